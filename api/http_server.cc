@@ -1,0 +1,354 @@
+#include "api/http_server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+
+#include <future>
+#include <list>
+#include <thread>
+
+#include "common/build_info.h"
+#include "common/json.h"
+#include "common/log.h"
+
+namespace pushhub::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto logger = moduleLogger("api");
+  return logger;
+}
+
+const std::string& serverHeader() {
+  static const std::string value = fmt::format("pushhub/{}", buildInfo().version);
+  return value;
+}
+
+}  // namespace
+
+HttpResponse errorResponse(http::status status, std::string_view detail) {
+  HttpResponse response{status, 11};
+  response.set(http::field::content_type, "application/json");
+  response.body() = "{\"error\":" + jsonQuoted(detail) + "}\n";
+  return response;
+}
+
+HttpResponse textResponse(std::string body, std::string_view content_type) {
+  HttpResponse response{http::status::ok, 11};
+  response.set(http::field::content_type, content_type);
+  response.body() = std::move(body);
+  return response;
+}
+
+void Router::add(http::verb method, std::string path, Handler handler) {
+  routes_[std::move(path)][method] = std::move(handler);
+}
+
+asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& request) const {
+  std::string_view target = request.target();
+  target = target.substr(0, target.find('?'));
+  const auto route = routes_.find(target);
+  if (route == routes_.end()) {
+    co_return errorResponse(http::status::not_found, fmt::format("no resource at {}", target));
+  }
+  const auto handler = route->second.find(request.method());
+  if (handler == route->second.end()) {
+    std::string allow;
+    for (const auto& [method, unused] : route->second) {
+      if (!allow.empty()) allow += ", ";
+      allow += std::string(http::to_string(method));
+    }
+    auto response = errorResponse(
+        http::status::method_not_allowed,
+        fmt::format("{} does not accept {}; it accepts {}", target,
+                    std::string(http::to_string(request.method())), allow));
+    response.set(http::field::allow, allow);
+    co_return response;
+  }
+  co_return co_await handler->second(request);
+}
+
+struct HttpServer::Connection {
+  Connection(tcp::socket socket, uint64_t id) : stream(std::move(socket)), id(id) {}
+  beast::tcp_stream stream;
+  const uint64_t id;
+  // True while waiting for the first byte of the next request: such a connection can be closed
+  // at shutdown without cutting a request.
+  bool idle = true;
+};
+
+struct HttpServer::ShardState {
+  ShardState(unsigned index, asio::io_context& context, size_t max_connections)
+      : index(index), context(context), max_connections(max_connections) {}
+  const unsigned index;
+  asio::io_context& context;
+  std::optional<tcp::acceptor> acceptor;
+  std::list<Connection*> connections;  // touched only on this shard's loop
+  const size_t max_connections;
+  bool stopping = false;
+};
+
+HttpServer::HttpServer(ShardSet& shards, const Router& router, HttpLimits limits,
+                       MetricsRegistry& metrics)
+    : shards_(shards),
+      router_(router),
+      limits_(limits),
+      metrics_(metrics),
+      open_gauge_(metrics.gauge("pushhub_http_connections_open", "Open HTTP client connections")),
+      accepted_(metrics.counter("pushhub_http_connections_total",
+                                "HTTP client connections accepted")),
+      rejected_(metrics.counter("pushhub_http_connections_rejected_total",
+                                "HTTP connections refused with 503 because http.max_connections "
+                                "was reached")),
+      timeouts_(metrics.counter("pushhub_http_timeouts_total",
+                                "HTTP connections closed for taking longer than "
+                                "http.idle_timeout_ms to send a request")),
+      bad_requests_(metrics.counter("pushhub_http_bad_requests_total",
+                                    "HTTP requests refused as malformed or too large")) {
+  const size_t per_shard = (limits.max_connections + shards.size() - 1) / shards.size();
+  for (unsigned i = 0; i < shards.size(); ++i) {
+    shard_states_.push_back(std::make_unique<ShardState>(i, shards.context(i), per_shard));
+  }
+}
+
+HttpServer::~HttpServer() {
+  // After stop() the acceptors are gone already; without it (start-up failed) no loop runs them.
+  for (auto& shard : shard_states_) shard->acceptor.reset();
+}
+
+Counter& HttpServer::responsesCounter(unsigned status) {
+  const size_t slot = status < responses_.size() ? status : 0;
+  Counter* counter = responses_[slot].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // The registry returns the same counter for the same labels, so a race here is harmless.
+    counter = &metrics_.counter("pushhub_http_responses_total", "HTTP responses sent, by status",
+                                {{"code", std::to_string(status)}});
+    responses_[slot].store(counter, std::memory_order_release);
+  }
+  return *counter;
+}
+
+std::expected<void, std::string> HttpServer::listen(const ListenAddress& address) {
+  boost::system::error_code ec;
+  const auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) return std::unexpected(fmt::format("cannot listen on {}: {}", address.toString(), ec.message()));
+  uint16_t port = address.port;
+  if (port != 0) {
+    // SO_REUSEPORT would let this process join another's listening group on the same port (same
+    // user) and silently split its traffic. A probe bound without it fails if anyone listens.
+    tcp::acceptor probe(shard_states_.front()->context);
+    probe.open(ip.is_v6() ? tcp::v6() : tcp::v4(), ec);
+    if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) probe.bind(tcp::endpoint(ip, port), ec);
+    if (ec) {
+      return std::unexpected(fmt::format("cannot listen on {}: {}", address.toString(), ec.message()));
+    }
+  }
+  for (auto& shard : shard_states_) {
+    // Each shard binds the same port with SO_REUSEPORT; with port 0 the first bind picks it.
+    tcp::endpoint endpoint(ip, port);
+    auto& acceptor = shard->acceptor.emplace(shard->context);
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) {
+      using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+      acceptor.set_option(reuse_port(true), ec);
+    }
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      for (auto& s : shard_states_) s->acceptor.reset();
+      return std::unexpected(
+          fmt::format("cannot listen on {}: {}", ListenAddress{address.host, port}.toString(),
+                      ec.message()));
+    }
+    port = acceptor.local_endpoint().port();
+  }
+  port_ = port;
+  return {};
+}
+
+void HttpServer::start() {
+  for (auto& shard : shard_states_) {
+    if (shard->acceptor) asio::co_spawn(shard->context, acceptLoop(*shard), asio::detached);
+  }
+}
+
+asio::awaitable<void> HttpServer::acceptLoop(ShardState& shard) {
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await shard.acceptor->async_accept(
+        asio::redirect_error(asio::use_awaitable, ec));
+    if (shard.stopping) co_return;  // the acceptor is gone (stop())
+    if (ec) {
+      // EMFILE and friends: wait a little rather than spin, then go on accepting.
+      log()->warn("shard {}: accept failed: {}", shard.index, ec.message());
+      asio::steady_timer pause(shard.context, std::chrono::milliseconds(50));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    accepted_.inc();
+    auto connection = std::make_unique<Connection>(std::move(socket), next_connection_id_++);
+    asio::co_spawn(
+        shard.context,
+        [this, &shard, connection = std::move(connection)]() mutable -> asio::awaitable<void> {
+          co_await serve(shard, *connection);
+        },
+        asio::detached);
+  }
+}
+
+asio::awaitable<void> HttpServer::serve(ShardState& shard, Connection& connection) {
+  auto& stream = connection.stream;
+  open_connections_.fetch_add(1);
+  open_gauge_.add(1);
+  const auto position = shard.connections.insert(shard.connections.end(), &connection);
+  struct Cleanup {
+    HttpServer& server;
+    ShardState& shard;
+    std::list<Connection*>::iterator position;
+    ~Cleanup() {
+      shard.connections.erase(position);
+      server.open_gauge_.add(-1);
+      server.open_connections_.fetch_sub(1);
+    }
+  } cleanup{*this, shard, position};
+
+  boost::system::error_code ec;
+  const auto respond_and_close = [&](HttpResponse response) -> asio::awaitable<void> {
+    response.set(http::field::server, serverHeader());
+    response.keep_alive(false);
+    response.prepare_payload();
+    responsesCounter(response.result_int()).inc();
+    stream.expires_after(limits_.idle_timeout);
+    co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+  };
+
+  if (shard.connections.size() > shard.max_connections) {
+    rejected_.inc();
+    co_await respond_and_close(errorResponse(http::status::service_unavailable,
+                                             "too many connections (http.max_connections)"));
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    co_return;
+  }
+  log()->debug("connection {} opened on shard {}", connection.id, shard.index);
+
+  beast::flat_buffer buffer;
+  for (;;) {
+    if (shard.stopping) break;
+    if (buffer.size() == 0) {
+      // Idle until the first byte of the next request arrives.
+      connection.idle = true;
+      stream.expires_after(limits_.idle_timeout);
+      const size_t n = co_await stream.async_read_some(
+          buffer.prepare(8192), asio::redirect_error(asio::use_awaitable, ec));
+      buffer.commit(n);
+      connection.idle = false;
+      if (ec) {
+        if (ec == beast::error::timeout) timeouts_.inc();
+        break;
+      }
+    }
+
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+    parser.body_limit(limits_.max_body_bytes);
+    stream.expires_after(limits_.idle_timeout);
+    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        bad_requests_.inc();
+        co_await respond_and_close(errorResponse(
+            http::status::payload_too_large,
+            fmt::format("request body larger than {} bytes (http.max_body_bytes)",
+                        limits_.max_body_bytes)));
+      } else if (ec == http::error::header_limit) {
+        bad_requests_.inc();
+        co_await respond_and_close(errorResponse(
+            http::status::request_header_fields_too_large,
+            fmt::format("request header larger than {} bytes (http.max_header_bytes)",
+                        limits_.max_header_bytes)));
+      } else if (ec == beast::error::timeout) {
+        timeouts_.inc();
+      } else if (ec.category() == make_error_code(http::error::bad_target).category() &&
+                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        bad_requests_.inc();
+        co_await respond_and_close(errorResponse(
+            http::status::bad_request, fmt::format("malformed HTTP request: {}", ec.message())));
+      }
+      break;
+    }
+
+    HttpRequest request = parser.release();
+    HttpResponse response = co_await router_.dispatch(request);
+    const bool keep_alive = request.keep_alive() && !shard.stopping;
+    response.version(request.version());
+    response.set(http::field::server, serverHeader());
+    response.keep_alive(keep_alive);
+    response.prepare_payload();
+    responsesCounter(response.result_int()).inc();
+    stream.expires_after(limits_.idle_timeout);
+    co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !keep_alive) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.close();
+  log()->debug("connection {} closed", connection.id);
+}
+
+void HttpServer::onEveryShard(const std::function<void(ShardState&)>& fn) {
+  std::vector<std::future<void>> done;
+  for (auto& shard : shard_states_) {
+    auto task = std::make_shared<std::packaged_task<void()>>([&fn, &shard] { fn(*shard); });
+    done.push_back(task->get_future());
+    asio::post(shard->context, [task] { (*task)(); });
+  }
+  for (auto& f : done) f.wait();
+}
+
+size_t HttpServer::stop(std::chrono::milliseconds grace) {
+  onEveryShard([](ShardState& shard) {
+    shard.stopping = true;
+    // Destroyed here, on its shard, so that no Asio object outlives the shard's loop.
+    shard.acceptor.reset();
+    for (Connection* connection : shard.connections) {
+      if (connection->idle) connection->stream.cancel();
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (open_connections_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const size_t cut = open_connections_.load();
+  if (cut > 0) {
+    log()->warn("closing {} connections still busy after {} ms", cut, grace.count());
+    onEveryShard([](ShardState& shard) {
+      for (Connection* connection : shard.connections) connection->stream.close();
+    });
+    // Cancelled coroutines unwind on their shard; give them a moment to do so.
+    const auto unwind_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (open_connections_.load() > 0 && std::chrono::steady_clock::now() < unwind_deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  return cut;
+}
+
+}  // namespace pushhub::api

@@ -1,0 +1,106 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "hub/config.h"
+#include "hub/shard_set.h"
+
+namespace pushhub::api {
+
+namespace http = boost::beast::http;
+using HttpRequest = http::request<http::string_body>;
+using HttpResponse = http::response<http::string_body>;
+
+// A response with a JSON body {"error": detail} and the given status.
+HttpResponse errorResponse(http::status status, std::string_view detail);
+// A response with `body` of `content_type` and status 200.
+HttpResponse textResponse(std::string body, std::string_view content_type);
+
+// Runs on the shard that owns the connection; may suspend (co_await) without blocking the shard.
+using Handler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&)>;
+
+// Method + exact path -> handler. Unknown paths get 404, known paths with another method 405 with
+// an Allow header. The path is matched without its query string.
+class Router {
+ public:
+  void add(http::verb method, std::string path, Handler handler);
+  boost::asio::awaitable<HttpResponse> dispatch(const HttpRequest& request) const;
+
+ private:
+  std::map<std::string, std::map<http::verb, Handler>, std::less<>> routes_;
+};
+
+struct HttpLimits {
+  size_t max_header_bytes = 16 << 10;
+  size_t max_body_bytes = 4 << 20;
+  std::chrono::milliseconds idle_timeout{60'000};
+  size_t max_connections = 10'000;
+};
+
+// HTTP/1.1 with keep-alive (Boost.Beast) on every shard: each shard has its own listening socket
+// on the same port (SO_REUSEPORT), so the kernel spreads connections and no thread is a
+// bottleneck; a connection lives on the shard that accepted it. See api/README.md.
+class HttpServer {
+ public:
+  HttpServer(ShardSet& shards, const Router& router, HttpLimits limits, MetricsRegistry& metrics);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens; port 0 picks a free port, port() tells which.
+  std::expected<void, std::string> listen(const ListenAddress& address);
+  uint16_t port() const { return port_; }
+
+  // Starts accepting on every shard.
+  void start();
+
+  // Graceful stop, called from outside the shards: stops accepting, closes idle keep-alive
+  // connections, lets requests in progress finish (their responses say Connection: close), waits
+  // at most `grace`, then closes whatever is left. Returns how many connections had to be cut.
+  // Afterwards the server holds no Asio object, so it may outlive the ShardSet's loops.
+  size_t stop(std::chrono::milliseconds grace);
+
+  size_t openConnections() const { return open_connections_.load(); }
+
+ private:
+  struct Connection;
+  struct ShardState;
+
+  boost::asio::awaitable<void> acceptLoop(ShardState& shard);
+  boost::asio::awaitable<void> serve(ShardState& shard, Connection& connection);
+  Counter& responsesCounter(unsigned status);
+  // Runs `fn(shard)` on every shard's loop and waits until all have run it.
+  void onEveryShard(const std::function<void(ShardState&)>& fn);
+
+  ShardSet& shards_;
+  const Router& router_;
+  const HttpLimits limits_;
+  MetricsRegistry& metrics_;
+  std::vector<std::unique_ptr<ShardState>> shard_states_;
+  uint16_t port_ = 0;
+  std::atomic<size_t> open_connections_{0};
+  std::atomic<uint64_t> next_connection_id_{1};
+
+  Gauge& open_gauge_;
+  Counter& accepted_;
+  Counter& rejected_;
+  Counter& timeouts_;
+  Counter& bad_requests_;
+  std::array<std::atomic<Counter*>, 600> responses_{};
+};
+
+}  // namespace pushhub::api

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <expected>
+#include <memory>
+#include <string>
+
+#include "api/http_server.h"
+#include "common/metrics.h"
+#include "hub/config.h"
+#include "hub/shard_set.h"
+#include "storage/database.h"
+
+namespace pushhub::api {
+
+// The whole pushhub process, assembled from its configuration: storage, shards, the HTTP API.
+// start() brings it up in that order; shutdown() takes it down in reverse: stop accepting,
+// finish in-flight requests, stop the shards, close storage.
+class Server {
+ public:
+  explicit Server(Config config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Fails with one line saying what could not be done (data directory locked, port taken, …).
+  std::expected<void, std::string> start();
+  void shutdown();
+
+  // The address actually listened on (the real port when the configuration said 0).
+  ListenAddress listenAddress() const;
+  bool ready() const { return ready_.load(); }
+  MetricsRegistry& metrics() { return metrics_; }
+
+ private:
+  void addRoutes();
+
+  const Config config_;
+  const std::chrono::steady_clock::time_point started_at_;
+  MetricsRegistry metrics_;
+  Router router_;
+  std::unique_ptr<storage::Database> database_;
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<ShardSet> shards_;
+  std::atomic<bool> ready_{false};
+  bool running_ = false;  // the shards and the HTTP server were started
+  bool stopped_ = false;
+};
+
+}  // namespace pushhub::api

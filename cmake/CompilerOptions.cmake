@@ -1,0 +1,32 @@
+# Warnings, sanitizers and per-build-type flags shared by every pushhub target.
+# Targets link `pushhub_compile_options` (an INTERFACE target) to get them.
+
+add_library(pushhub_compile_options INTERFACE)
+target_compile_options(pushhub_compile_options INTERFACE -Wall -Wextra -Wpedantic)
+if(PUSHHUB_WERROR)
+  target_compile_options(pushhub_compile_options INTERFACE -Werror)
+endif()
+
+# Boost 1.74's Asio awaitable.hpp uses std::exchange without including <utility>, which g++ 12
+# no longer pulls in transitively: every translation unit gets it first.
+target_compile_options(pushhub_compile_options INTERFACE -include utility)
+
+# Asio and Beast are compiled once (common/asio_impl.cc), not in every translation unit.
+target_compile_definitions(pushhub_compile_options INTERFACE
+  BOOST_ASIO_SEPARATE_COMPILATION BOOST_BEAST_SEPARATE_COMPILATION
+  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+
+if(PUSHHUB_SANITIZE STREQUAL "address")
+  set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_compile_options(pushhub_compile_options INTERFACE ${_san})
+  target_link_options(pushhub_compile_options INTERFACE ${_san})
+elseif(PUSHHUB_SANITIZE STREQUAL "thread")
+  set(_san -fsanitize=thread -fno-omit-frame-pointer)
+  target_compile_options(pushhub_compile_options INTERFACE ${_san})
+  target_link_options(pushhub_compile_options INTERFACE ${_san})
+elseif(NOT PUSHHUB_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "PUSHHUB_SANITIZE must be '', 'address' or 'thread', not '${PUSHHUB_SANITIZE}'")
+endif()
+
+# Release keeps frame pointers so perf and callgrind give usable stacks.
+string(APPEND CMAKE_CXX_FLAGS_RELEASE " -fno-omit-frame-pointer")

@@ -1,0 +1,105 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/log.h"
+#include "storage/database.h"
+
+namespace pushhub {
+
+struct ListenAddress {
+  std::string host;  // an IPv4 or IPv6 literal
+  uint16_t port = 0;  // 0: any free port (the server logs the one it got)
+  std::string toString() const;  // "127.0.0.1:7070", "[::1]:7070"
+};
+
+// "HOST:PORT" or "[IPV6]:PORT"; HOST is an IP literal or "localhost" (taken as 127.0.0.1).
+std::expected<ListenAddress, std::string> parseListenAddress(std::string_view text);
+
+// The whole configuration of a pushhub process. Every field has a default; a configuration file
+// (TOML), the environment (PUSHHUB_<SECTION>_<KEY>) and command-line flags override it, in that
+// order. The keys are listed, with their documentation, by configKeys().
+struct Config {
+  struct Server {
+    ListenAddress listen{"127.0.0.1", 7070};
+    unsigned shards = 0;  // 0: one per core
+    std::chrono::milliseconds shutdown_timeout{10'000};
+  } server;
+  struct Http {
+    size_t max_header_bytes = 16 << 10;
+    size_t max_body_bytes = 4 << 20;
+    std::chrono::milliseconds idle_timeout{60'000};
+    size_t max_connections = 10'000;
+  } http;
+  struct Log {
+    spdlog::level::level_enum level = spdlog::level::info;
+    LogFormat format = LogFormat::kText;
+  } log;
+  storage::StorageOptions storage;
+
+  // server.shards resolved: the core count when 0.
+  unsigned shardCount() const;
+};
+
+// Where a bad value came from, which key, and what is wrong with it. message() is the one line
+// that `pushhub` prints before refusing to start.
+struct ConfigError {
+  std::string source;  // "pushhub.toml line 3", "environment PUSHHUB_SERVER_LISTEN", "--listen"
+  std::string key;     // "server.listen"; empty for a file that is not TOML at all
+  std::string problem;
+  std::string message() const;
+};
+
+enum class ValueKind { kString, kInteger, kBoolean };
+// A key's value as read from TOML, the environment or a flag; the alternative matches its kind.
+using ConfigValue = std::variant<std::string, int64_t, bool>;
+
+// One configuration key: its name, type, documentation, and how it reads and writes Config.
+struct ConfigKey {
+  std::string_view section;
+  std::string_view name;
+  ValueKind kind;
+  std::string_view doc;
+  // Sets the field from a value of `kind`, or says what is wrong with it.
+  std::optional<std::string> (*set)(Config&, const ConfigValue& value);
+  // The field's current value as a TOML literal ("\"127.0.0.1:7070\"", "0", "false").
+  std::string (*get)(const Config&);
+
+  std::string dottedName() const;   // "server.listen"
+  std::string environmentName() const;  // "PUSHHUB_SERVER_LISTEN"
+};
+
+const std::vector<ConfigKey>& configKeys();
+
+using Environment = std::map<std::string, std::string>;
+// The PUSHHUB_* variables of this process.
+Environment processEnvironment();
+
+// Defaults, then `toml_text` (if any; `source_name` names it in errors), then `environment`.
+// Unknown sections, keys and PUSHHUB_* variables are errors, as are values of the wrong type or
+// out of range: nothing is silently ignored or defaulted.
+std::expected<Config, ConfigError> parseConfig(std::optional<std::string_view> toml_text,
+                                               std::string_view source_name,
+                                               const Environment& environment);
+
+// parseConfig() on the contents of `file` (or on nothing when no file is given).
+std::expected<Config, ConfigError> loadConfig(const std::optional<std::filesystem::path>& file,
+                                              const Environment& environment);
+
+// Sets one key from text given on the command line, e.g. ("server.listen", "0.0.0.0:80", "--listen").
+std::optional<ConfigError> applyOverride(Config& config, std::string_view dotted_key,
+                                         std::string_view text, std::string_view source);
+
+// The configuration as a TOML document with every key and its documentation.
+std::string renderConfig(const Config& config);
+
+}  // namespace pushhub

@@ -1,0 +1,142 @@
+#include "storage/database.h"
+
+#include <fmt/format.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+
+#include <charconv>
+#include <system_error>
+#include <vector>
+
+#include "common/log.h"
+
+namespace pushhub::storage {
+namespace {
+
+constexpr std::string_view kFormatVersionKey = "pushhub.format_version";
+
+std::string describe(const std::filesystem::path& dir, const rocksdb::Status& status) {
+  const std::string state = status.ToString();
+  if (status.IsIOError() && state.find("lock") != std::string::npos) {
+    return fmt::format("data directory {} is in use by another pushhub process ({})", dir.string(),
+                       state);
+  }
+  if (status.IsCorruption()) {
+    return fmt::format("data directory {} is corrupt: {}", dir.string(), state);
+  }
+  return fmt::format("cannot open the database in {}: {}", dir.string(), state);
+}
+
+// Options chosen for a write-heavy record store read mostly by point lookups and per-partition
+// scans (see storage/README.md for the reasoning).
+rocksdb::ColumnFamilyOptions columnFamilyOptions(const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.format_version = 5;
+
+  rocksdb::ColumnFamilyOptions cf;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf.compression = rocksdb::kLZ4Compression;
+  cf.bottommost_compression = rocksdb::kZSTD;
+  cf.level_compaction_dynamic_level_bytes = true;
+  return cf;
+}
+
+}  // namespace
+
+std::string_view columnFamilyName(ColumnFamily cf) {
+  switch (cf) {
+    case ColumnFamily::kMeta: return rocksdb::kDefaultColumnFamilyName;
+    case ColumnFamily::kHubs: return "hubs";
+    case ColumnFamily::kInstallations: return "installations";
+    case ColumnFamily::kHandles: return "handles";
+    case ColumnFamily::kNotifications: return "notifications";
+    case ColumnFamily::kSchedule: return "schedule";
+  }
+  return "unknown";
+}
+
+std::expected<std::unique_ptr<Database>, std::string> Database::open(
+    const StorageOptions& options) {
+  const auto& dir = options.data_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return std::unexpected(
+        fmt::format("cannot create data directory {}: {}", dir.string(), ec.message()));
+  }
+
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.bytes_per_sync = 1 << 20;
+  db_options.keep_log_file_num = 5;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (size_t i = 0; i < kColumnFamilyCount; ++i) {
+    descriptors.emplace_back(std::string(columnFamilyName(static_cast<ColumnFamily>(i))),
+                             columnFamilyOptions(cache));
+  }
+
+  std::unique_ptr<Database> database(new Database());
+  database->data_dir_ = dir;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto status = rocksdb::DB::Open(db_options, dir.string(), descriptors, &handles, &raw);
+  if (!status.ok()) return std::unexpected(describe(dir, status));
+  database->db_.reset(raw);
+  for (size_t i = 0; i < handles.size(); ++i) database->handles_[i] = handles[i];
+
+  database->write_options_ = std::make_unique<rocksdb::WriteOptions>();
+  database->write_options_->sync = options.sync_writes;
+
+  // The format version: written when the database is new, checked when it is not.
+  std::string stored;
+  auto* meta = database->handle(ColumnFamily::kMeta);
+  status = raw->Get(rocksdb::ReadOptions(), meta, kFormatVersionKey, &stored);
+  if (status.IsNotFound()) {
+    status = raw->Put(*database->write_options_, meta, kFormatVersionKey,
+                      std::to_string(kFormatVersion));
+    if (!status.ok()) return std::unexpected(describe(dir, status));
+    database->format_version_ = kFormatVersion;
+  } else if (!status.ok()) {
+    return std::unexpected(describe(dir, status));
+  } else {
+    uint32_t version = 0;
+    const auto [end, parse_ec] =
+        std::from_chars(stored.data(), stored.data() + stored.size(), version);
+    if (parse_ec != std::errc() || end != stored.data() + stored.size()) {
+      return std::unexpected(fmt::format("data directory {} has an unreadable format version '{}'",
+                                         dir.string(), stored));
+    }
+    if (version > kFormatVersion) {
+      return std::unexpected(fmt::format(
+          "data directory {} was written by a newer pushhub (format {}, this build reads up to {})",
+          dir.string(), version, kFormatVersion));
+    }
+    database->format_version_ = version;
+  }
+  moduleLogger("storage")->info("opened {} (format {})", dir.string(), database->format_version_);
+  return database;
+}
+
+Database::~Database() {
+  if (!db_) return;
+  // Flush the WAL to the OS so that an orderly exit never depends on the next start's recovery.
+  (void)db_->FlushWAL(/*sync=*/write_options_ && write_options_->sync);
+  for (auto* h : handles_) {
+    if (h != nullptr) (void)db_->DestroyColumnFamilyHandle(h);
+  }
+  (void)db_->Close();
+  db_.reset();
+}
+
+}  // namespace pushhub::storage

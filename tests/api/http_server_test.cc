@@ -1,0 +1,186 @@
+#include "api/http_server.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "tests/support/http_client.h"
+
+namespace pushhub::api {
+namespace {
+
+using ::testing::HasSubstr;
+using pushhub::testing::HttpClient;
+namespace asio = boost::asio;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void startServer(HttpLimits limits = {}) {
+    router_.add(http::verb::get, "/hello", [](const HttpRequest&) -> asio::awaitable<HttpResponse> {
+      co_return textResponse("hello\n", "text/plain");
+    });
+    router_.add(http::verb::post, "/echo", [](const HttpRequest& r) -> asio::awaitable<HttpResponse> {
+      co_return textResponse(r.body(), "application/octet-stream");
+    });
+    router_.add(http::verb::get, "/slow", [this](const HttpRequest&) -> asio::awaitable<HttpResponse> {
+      slow_started_.set_value();
+      asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(300));
+      co_await timer.async_wait(asio::use_awaitable);
+      co_return textResponse("finally\n", "text/plain");
+    });
+    server_ = std::make_unique<HttpServer>(shards_, router_, limits, metrics_);
+    auto listening = server_->listen(ListenAddress{"127.0.0.1", 0});
+    ASSERT_TRUE(listening.has_value()) << listening.error();
+    shards_.start();
+    server_->start();
+  }
+
+  void TearDown() override {
+    if (server_) server_->stop(std::chrono::milliseconds(500));
+    shards_.stop();
+  }
+
+  uint16_t port() const { return server_->port(); }
+
+  ShardSet shards_{2};
+  Router router_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<HttpServer> server_;
+  std::promise<void> slow_started_;
+};
+
+TEST_F(HttpServerTest, ServesManyRequestsOnOneKeepAliveConnection) {
+  startServer();
+  HttpClient client(port());
+  for (int i = 0; i < 20; ++i) {
+    auto reply = client.request("GET", "/hello");
+    EXPECT_EQ(reply.status, 200u);
+    EXPECT_EQ(reply.body, "hello\n");
+    EXPECT_TRUE(reply.keep_alive);
+    EXPECT_THAT(reply.header("server"), HasSubstr("pushhub/"));
+  }
+  auto echo = client.request("POST", "/echo", "payload");
+  EXPECT_EQ(echo.body, "payload");
+  EXPECT_THAT(metrics_.renderPrometheus(), HasSubstr("pushhub_http_responses_total{code=\"200\"} 21"));
+}
+
+TEST_F(HttpServerTest, IgnoresTheQueryStringWhenRouting) {
+  startServer();
+  HttpClient client(port());
+  EXPECT_EQ(client.request("GET", "/hello?api-version=2015-01").status, 200u);
+}
+
+TEST_F(HttpServerTest, AnswersUnknownPathWith404AndWrongMethodWith405) {
+  startServer();
+  HttpClient client(port());
+  auto missing = client.request("GET", "/nope");
+  EXPECT_EQ(missing.status, 404u);
+  EXPECT_THAT(missing.body, HasSubstr("no resource at /nope"));
+  auto wrong = client.request("DELETE", "/hello");
+  EXPECT_EQ(wrong.status, 405u);
+  EXPECT_EQ(wrong.header("allow"), "GET");
+  EXPECT_TRUE(wrong.keep_alive);  // errors in routing do not cost the connection
+  EXPECT_EQ(client.request("GET", "/hello").status, 200u);
+}
+
+TEST_F(HttpServerTest, RefusesTooLargeBodyWith413AndCloses) {
+  startServer(HttpLimits{.max_body_bytes = 1024});
+  HttpClient client(port());
+  auto reply = client.raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n");
+  EXPECT_EQ(reply.status, 413u);
+  EXPECT_THAT(reply.body, HasSubstr("http.max_body_bytes"));
+  EXPECT_FALSE(reply.keep_alive);
+  EXPECT_TRUE(client.serverClosed());
+  EXPECT_THAT(metrics_.renderPrometheus(), HasSubstr("pushhub_http_bad_requests_total 1"));
+}
+
+TEST_F(HttpServerTest, RefusesTooLargeHeaderWith431) {
+  startServer(HttpLimits{.max_header_bytes = 1024});
+  HttpClient client(port());
+  auto reply = client.raw("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') +
+                          "\r\n\r\n");
+  EXPECT_EQ(reply.status, 431u);
+  EXPECT_TRUE(client.serverClosed());
+}
+
+TEST_F(HttpServerTest, RefusesMalformedRequestWith400) {
+  startServer();
+  HttpClient client(port());
+  auto reply = client.raw("GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+  EXPECT_EQ(reply.status, 400u);
+  EXPECT_THAT(reply.body, HasSubstr("malformed HTTP request"));
+  EXPECT_TRUE(client.serverClosed());
+}
+
+TEST_F(HttpServerTest, ClosesConnectionIdleLongerThanTheTimeout) {
+  startServer(HttpLimits{.idle_timeout = std::chrono::milliseconds(200)});
+  HttpClient client(port());
+  EXPECT_EQ(client.request("GET", "/hello").status, 200u);
+  EXPECT_TRUE(client.serverClosed(3000));
+  EXPECT_THAT(metrics_.renderPrometheus(), HasSubstr("pushhub_http_timeouts_total 1"));
+}
+
+TEST_F(HttpServerTest, ClosesConnectionThatSendsOnlyPartOfARequest) {
+  startServer(HttpLimits{.idle_timeout = std::chrono::milliseconds(200)});
+  HttpClient client(port());
+  client.sendRaw("GET /hello HTTP/1.1\r\nHost:");
+  EXPECT_TRUE(client.serverClosed(3000));
+}
+
+TEST_F(HttpServerTest, RefusesConnectionsBeyondTheLimitWith503) {
+  // Two shards share a limit of 2: one connection each, whichever shard the kernel picks.
+  startServer(HttpLimits{.max_connections = 2});
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  unsigned refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    auto client = std::make_unique<HttpClient>(port());
+    auto reply = client->request("GET", "/hello");
+    if (reply.status == 503) {
+      ++refused;
+      EXPECT_THAT(reply.body, HasSubstr("http.max_connections"));
+    } else {
+      EXPECT_EQ(reply.status, 200u);
+    }
+    clients.push_back(std::move(client));
+  }
+  EXPECT_GE(refused, 6u);
+}
+
+TEST_F(HttpServerTest, StopClosesIdleConnectionsAndFinishesRequestsInProgress) {
+  startServer();
+  HttpClient idle(port());
+  EXPECT_EQ(idle.request("GET", "/hello").status, 200u);
+
+  HttpClient busy(port());
+  busy.sendRaw("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  slow_started_.get_future().wait();
+
+  auto stopped = std::async(std::launch::async, [&] {
+    return server_->stop(std::chrono::seconds(5));
+  });
+  auto reply = busy.readReply();
+  EXPECT_EQ(reply.status, 200u);
+  EXPECT_EQ(reply.body, "finally\n");
+  EXPECT_FALSE(reply.keep_alive);  // the server is stopping
+  EXPECT_EQ(stopped.get(), 0u);    // nothing had to be cut
+  EXPECT_TRUE(idle.serverClosed());
+  EXPECT_EQ(server_->openConnections(), 0u);
+  // No longer accepting.
+  EXPECT_THROW(HttpClient{port()}, boost::system::system_error);
+}
+
+TEST_F(HttpServerTest, StopCutsRequestsThatOutliveTheGracePeriod) {
+  startServer();
+  HttpClient busy(port());
+  busy.sendRaw("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  slow_started_.get_future().wait();
+  EXPECT_EQ(server_->stop(std::chrono::milliseconds(20)), 1u);
+}
+
+}  // namespace
+}  // namespace pushhub::api
