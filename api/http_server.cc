@@ -1,5 +1,6 @@
 #include "api/http_server.h"
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -12,7 +13,6 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <fmt/format.h>
 
 #include <future>
 #include <list>
@@ -56,8 +56,8 @@ HttpResponse textResponse(std::string body, std::string_view content_type) {
   return response;
 }
 
-void Router::add(http::verb method, std::string path, Handler handler) {
-  routes_[std::move(path)][method] = std::move(handler);
+void Router::add(http::verb method, const std::string& path, Handler handler) {
+  routes_[path][method] = std::move(handler);
 }
 
 asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& request) const {
@@ -74,10 +74,10 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& request) const
       if (!allow.empty()) allow += ", ";
       allow += std::string(http::to_string(method));
     }
-    auto response = errorResponse(
-        http::status::method_not_allowed,
-        fmt::format("{} does not accept {}; it accepts {}", target,
-                    std::string(http::to_string(request.method())), allow));
+    auto response =
+        errorResponse(http::status::method_not_allowed,
+                      fmt::format("{} does not accept {}; it accepts {}", target,
+                                  std::string(http::to_string(request.method())), allow));
     response.set(http::field::allow, allow);
     co_return response;
   }
@@ -111,8 +111,8 @@ HttpServer::HttpServer(ShardSet& shards, const Router& router, HttpLimits limits
       limits_(limits),
       metrics_(metrics),
       open_gauge_(metrics.gauge("pushhub_http_connections_open", "Open HTTP client connections")),
-      accepted_(metrics.counter("pushhub_http_connections_total",
-                                "HTTP client connections accepted")),
+      accepted_(
+          metrics.counter("pushhub_http_connections_total", "HTTP client connections accepted")),
       rejected_(metrics.counter("pushhub_http_connections_rejected_total",
                                 "HTTP connections refused with 503 because http.max_connections "
                                 "was reached")),
@@ -147,7 +147,9 @@ Counter& HttpServer::responsesCounter(unsigned status) {
 std::expected<void, std::string> HttpServer::listen(const ListenAddress& address) {
   boost::system::error_code ec;
   const auto ip = asio::ip::make_address(address.host, ec);
-  if (ec) return std::unexpected(fmt::format("cannot listen on {}: {}", address.toString(), ec.message()));
+  if (ec)
+    return std::unexpected(
+        fmt::format("cannot listen on {}: {}", address.toString(), ec.message()));
   uint16_t port = address.port;
   if (port != 0) {
     // SO_REUSEPORT would let this process join another's listening group on the same port (same
@@ -157,7 +159,8 @@ std::expected<void, std::string> HttpServer::listen(const ListenAddress& address
     if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) probe.bind(tcp::endpoint(ip, port), ec);
     if (ec) {
-      return std::unexpected(fmt::format("cannot listen on {}: {}", address.toString(), ec.message()));
+      return std::unexpected(
+          fmt::format("cannot listen on {}: {}", address.toString(), ec.message()));
     }
   }
   for (auto& shard : shard_states_) {
@@ -174,9 +177,8 @@ std::expected<void, std::string> HttpServer::listen(const ListenAddress& address
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       for (auto& s : shard_states_) s->acceptor.reset();
-      return std::unexpected(
-          fmt::format("cannot listen on {}: {}", ListenAddress{address.host, port}.toString(),
-                      ec.message()));
+      return std::unexpected(fmt::format(
+          "cannot listen on {}: {}", ListenAddress{address.host, port}.toString(), ec.message()));
     }
     port = acceptor.local_endpoint().port();
   }
@@ -193,8 +195,8 @@ void HttpServer::start() {
 asio::awaitable<void> HttpServer::acceptLoop(ShardState& shard) {
   for (;;) {
     boost::system::error_code ec;
-    tcp::socket socket = co_await shard.acceptor->async_accept(
-        asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket socket =
+        co_await shard.acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (shard.stopping) co_return;  // the acceptor is gone (stop())
     if (ec) {
       // EMFILE and friends: wait a little rather than spin, then go on accepting.
@@ -271,20 +273,21 @@ asio::awaitable<void> HttpServer::serve(ShardState& shard, Connection& connectio
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser.body_limit(limits_.max_body_bytes);
     stream.expires_after(limits_.idle_timeout);
-    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    co_await http::async_read(stream, buffer, parser,
+                              asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == http::error::body_limit) {
         bad_requests_.inc();
-        co_await respond_and_close(errorResponse(
-            http::status::payload_too_large,
-            fmt::format("request body larger than {} bytes (http.max_body_bytes)",
-                        limits_.max_body_bytes)));
+        co_await respond_and_close(
+            errorResponse(http::status::payload_too_large,
+                          fmt::format("request body larger than {} bytes (http.max_body_bytes)",
+                                      limits_.max_body_bytes)));
       } else if (ec == http::error::header_limit) {
         bad_requests_.inc();
-        co_await respond_and_close(errorResponse(
-            http::status::request_header_fields_too_large,
-            fmt::format("request header larger than {} bytes (http.max_header_bytes)",
-                        limits_.max_header_bytes)));
+        co_await respond_and_close(
+            errorResponse(http::status::request_header_fields_too_large,
+                          fmt::format("request header larger than {} bytes (http.max_header_bytes)",
+                                      limits_.max_header_bytes)));
       } else if (ec == beast::error::timeout) {
         timeouts_.inc();
       } else if (ec.category() == make_error_code(http::error::bad_target).category() &&

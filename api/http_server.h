@@ -37,7 +37,7 @@ using Handler = std::function<boost::asio::awaitable<HttpResponse>(const HttpReq
 // an Allow header. The path is matched without its query string.
 class Router {
  public:
-  void add(http::verb method, std::string path, Handler handler);
+  void add(http::verb method, const std::string& path, Handler handler);
   boost::asio::awaitable<HttpResponse> dispatch(const HttpRequest& request) const;
 
  private:

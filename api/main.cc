@@ -1,10 +1,10 @@
 // pushhub: the server binary. `pushhub serve` runs the hub; `pushhub config` prints the effective
 // configuration. Exit codes: 0 clean exit, 1 failed to start or run, 2 bad command line or
 // configuration.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -121,9 +121,10 @@ int serve(const Overrides& overrides) {
 
 int main(int argc, char** argv) {
   const auto& build = pushhub::buildInfo();
-  CLI::App app{"pushhub: a high-throughput push notification hub, compatible with the Azure "
-               "Notification Hubs REST API.",
-               "pushhub"};
+  CLI::App app{
+      "pushhub: a high-throughput push notification hub, compatible with the Azure "
+      "Notification Hubs REST API.",
+      "pushhub"};
   app.set_version_flag("--version",
                        fmt::format("pushhub {} (commit {}, {} build, {})", build.version,
                                    build.git_commit, build.build_type, build.compiler));

@@ -24,16 +24,16 @@ Server::Server(Config config)
               {"build_type", std::string(build.build_type)},
               {"compiler", std::string(build.compiler)}})
       .set(1);
-  metrics_.callbackGauge("pushhub_uptime_seconds", "Seconds since the process started", {},
-                         [started = started_at_] {
-                           return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                                started)
-                               .count();
-                         });
+  metrics_.callbackGauge(
+      "pushhub_uptime_seconds", "Seconds since the process started", {}, [started = started_at_] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      });
   metrics_.gauge("pushhub_shards", "Shards (event loops) this process runs")
       .set(config_.shardCount());
-  metrics_.callbackGauge("pushhub_ready", "1 when the server accepts work, 0 while starting or "
-                         "stopping", {}, [this] { return ready_.load() ? 1.0 : 0.0; });
+  metrics_.callbackGauge("pushhub_ready",
+                         "1 when the server accepts work, 0 while starting or "
+                         "stopping",
+                         {}, [this] { return ready_.load() ? 1.0 : 0.0; });
   addRoutes();
 }
 
@@ -46,15 +46,18 @@ Server::~Server() {
 }
 
 void Server::addRoutes() {
-  router_.add(http::verb::get, "/healthz", [this](const HttpRequest&) -> boost::asio::awaitable<HttpResponse> {
-    if (!ready_.load()) {
-      co_return errorResponse(http::status::service_unavailable, "not ready");
-    }
-    co_return textResponse("ok\n", "text/plain; charset=utf-8");
-  });
-  router_.add(http::verb::get, "/metrics", [this](const HttpRequest&) -> boost::asio::awaitable<HttpResponse> {
-    co_return textResponse(metrics_.renderPrometheus(), "text/plain; version=0.0.4; charset=utf-8");
-  });
+  router_.add(http::verb::get, "/healthz",
+              [this](const HttpRequest&) -> boost::asio::awaitable<HttpResponse> {
+                if (!ready_.load()) {
+                  co_return errorResponse(http::status::service_unavailable, "not ready");
+                }
+                co_return textResponse("ok\n", "text/plain; charset=utf-8");
+              });
+  router_.add(http::verb::get, "/metrics",
+              [this](const HttpRequest&) -> boost::asio::awaitable<HttpResponse> {
+                co_return textResponse(metrics_.renderPrometheus(),
+                                       "text/plain; version=0.0.4; charset=utf-8");
+              });
 }
 
 std::expected<void, std::string> Server::start() {
@@ -96,7 +99,8 @@ void Server::shutdown() {
 }
 
 ListenAddress Server::listenAddress() const {
-  return ListenAddress{config_.server.listen.host, http_ ? http_->port() : config_.server.listen.port};
+  return ListenAddress{config_.server.listen.host,
+                       http_ ? http_->port() : config_.server.listen.port};
 }
 
 }  // namespace pushhub::api

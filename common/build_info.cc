@@ -5,16 +5,14 @@
 namespace pushhub {
 
 const BuildInfo& buildInfo() {
-  static const BuildInfo info{
-      .version = PUSHHUB_VERSION,
-      .git_commit = PUSHHUB_GIT_COMMIT,
-      .build_type = PUSHHUB_BUILD_TYPE,
+  static const BuildInfo info {
+    .version = PUSHHUB_VERSION, .git_commit = PUSHHUB_GIT_COMMIT, .build_type = PUSHHUB_BUILD_TYPE,
 #if defined(__clang__)
-      .compiler = "clang " __clang_version__,
+    .compiler = "clang " __clang_version__,
 #elif defined(__GNUC__)
-      .compiler = "gcc " __VERSION__,
+    .compiler = "gcc " __VERSION__,
 #else
-      .compiler = "unknown",
+    .compiler = "unknown",
 #endif
   };
   return info;

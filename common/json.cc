@@ -44,6 +44,18 @@ void appendJsonEscaped(std::string& out, std::string_view text) {
   out.reserve(out.size() + text.size() + 2);
   size_t i = 0;
   while (i < text.size()) {
+    // Copy the longest run of printable ASCII that needs no escaping in one append.
+    size_t run = i;
+    while (run < text.size()) {
+      const auto b = static_cast<uint8_t>(text[run]);
+      if (b < 0x20 || b >= 0x7F || b == '"' || b == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(text.data() + i, run - i);
+      i = run;
+      if (i == text.size()) break;
+    }
     const auto c = static_cast<uint8_t>(text[i]);
     if (c >= 0x80) {
       const size_t length = validUtf8Length(text, i);

@@ -34,8 +34,8 @@ void applyFormat(spdlog::sinks::sink& sink, LogFormat format) {
   if (format == LogFormat::kJson) {
     sink.set_formatter(std::make_unique<JsonLogFormatter>());
   } else {
-    sink.set_formatter(std::make_unique<spdlog::pattern_formatter>(
-        std::string(kTextPattern), spdlog::pattern_time_type::utc));
+    sink.set_formatter(std::make_unique<spdlog::pattern_formatter>(std::string(kTextPattern),
+                                                                   spdlog::pattern_time_type::utc));
   }
 }
 
@@ -65,9 +65,8 @@ void configureLogging(LogFormat format, spdlog::level::level_enum level) {
   s.format = format;
   applyFormat(*s.sink, format);
   s.formatter_set = true;
-  spdlog::apply_all([level](const std::shared_ptr<spdlog::logger>& logger) {
-    logger->set_level(level);
-  });
+  spdlog::apply_all(
+      [level](const std::shared_ptr<spdlog::logger>& logger) { logger->set_level(level); });
 }
 
 std::shared_ptr<spdlog::logger> moduleLogger(std::string_view module) {

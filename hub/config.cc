@@ -1,8 +1,8 @@
 #include "hub/config.h"
 
-#include <boost/asio/ip/address.hpp>
 #include <fmt/format.h>
 #include <toml++/toml.h>
+#include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -36,7 +36,7 @@ std::string levelName(spdlog::level::level_enum level) {
     case spdlog::level::debug: return "debug";
     case spdlog::level::info: return "info";
     case spdlog::level::warn: return "warn";
-    case spdlog::level::err: return "error";
+    case spdlog::level::err:
     case spdlog::level::critical: return "error";
     case spdlog::level::off: return "off";
     case spdlog::level::n_levels: break;
@@ -122,7 +122,8 @@ const std::vector<ConfigKey> kKeys = {
      "Log format: \"text\" for people, \"json\" for one JSON object per line.",
      [](Config& c, const ConfigValue& v) -> Problem {
        auto format = parseLogFormat(asString(v));
-       if (!format) return fmt::format("{} is not a log format (text, json)", tomlString(asString(v)));
+       if (!format)
+         return fmt::format("{} is not a log format (text, json)", tomlString(asString(v)));
        c.log.format = *format;
        return std::nullopt;
      },
@@ -297,10 +298,9 @@ std::optional<ConfigError> applyToml(Config& config, std::string_view text,
       const std::string dotted = section + "." + std::string(key_name.str());
       const ConfigKey* key = findKey(dotted);
       if (key == nullptr) {
-        return ConfigError{where(source_name, node.source()), dotted,
-                           "unknown key" + suggestion(dotted, [](const ConfigKey& k) {
-                             return k.dottedName();
-                           })};
+        return ConfigError{
+            where(source_name, node.source()), dotted,
+            "unknown key" + suggestion(dotted, [](const ConfigKey& k) { return k.dottedName(); })};
       }
       auto value = fromToml(key->kind, node);
       if (!value) return ConfigError{where(source_name, node.source()), dotted, value.error()};
@@ -439,9 +439,9 @@ std::expected<Config, ConfigError> loadConfig(const std::optional<std::filesyste
   std::ifstream in(*file, std::ios::binary);
   if (!in) {
     return std::unexpected(
-        ConfigError{file->string(), "", fmt::format("cannot read the file: {}",
-                                                    std::error_code(errno, std::generic_category())
-                                                        .message())});
+        ConfigError{file->string(), "",
+                    fmt::format("cannot read the file: {}",
+                                std::error_code(errno, std::generic_category()).message())});
   }
   std::ostringstream contents;
   contents << in.rdbuf();
@@ -452,7 +452,8 @@ std::expected<Config, ConfigError> loadConfig(const std::optional<std::filesyste
 std::optional<ConfigError> applyOverride(Config& config, std::string_view dotted_key,
                                          std::string_view text, std::string_view source) {
   const ConfigKey* key = findKey(dotted_key);
-  if (key == nullptr) return ConfigError{std::string(source), std::string(dotted_key), "unknown key"};
+  if (key == nullptr)
+    return ConfigError{std::string(source), std::string(dotted_key), "unknown key"};
   auto value = parseText(key->kind, text);
   if (!value) return ConfigError{std::string(source), key->dottedName(), value.error()};
   if (auto problem = key->set(config, *value)) {

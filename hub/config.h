@@ -17,8 +17,8 @@
 namespace pushhub {
 
 struct ListenAddress {
-  std::string host;  // an IPv4 or IPv6 literal
-  uint16_t port = 0;  // 0: any free port (the server logs the one it got)
+  std::string host;              // an IPv4 or IPv6 literal
+  uint16_t port = 0;             // 0: any free port (the server logs the one it got)
   std::string toString() const;  // "127.0.0.1:7070", "[::1]:7070"
 };
 
@@ -74,7 +74,7 @@ struct ConfigKey {
   // The field's current value as a TOML literal ("\"127.0.0.1:7070\"", "0", "false").
   std::string (*get)(const Config&);
 
-  std::string dottedName() const;   // "server.listen"
+  std::string dottedName() const;       // "server.listen"
   std::string environmentName() const;  // "PUSHHUB_SERVER_LISTEN"
 };
 
@@ -95,7 +95,8 @@ std::expected<Config, ConfigError> parseConfig(std::optional<std::string_view> t
 std::expected<Config, ConfigError> loadConfig(const std::optional<std::filesystem::path>& file,
                                               const Environment& environment);
 
-// Sets one key from text given on the command line, e.g. ("server.listen", "0.0.0.0:80", "--listen").
+// Sets one key from text given on the command line, e.g. ("server.listen", "0.0.0.0:80",
+// "--listen").
 std::optional<ConfigError> applyOverride(Config& config, std::string_view dotted_key,
                                          std::string_view text, std::string_view source);
 

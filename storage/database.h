@@ -53,9 +53,7 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   rocksdb::DB& db() { return *db_; }
-  rocksdb::ColumnFamilyHandle* handle(ColumnFamily cf) {
-    return handles_[static_cast<size_t>(cf)];
-  }
+  rocksdb::ColumnFamilyHandle* handle(ColumnFamily cf) { return handles_[static_cast<size_t>(cf)]; }
   const rocksdb::WriteOptions& writeOptions() const { return *write_options_; }
   const std::filesystem::path& dataDir() const { return data_dir_; }
   uint32_t formatVersion() const { return format_version_; }

@@ -1,10 +1,10 @@
 #include "api/http_server.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <future>
 #include <thread>
@@ -14,8 +14,8 @@
 namespace pushhub::api {
 namespace {
 
-using ::testing::HasSubstr;
 using pushhub::testing::HttpClient;
+using ::testing::HasSubstr;
 namespace asio = boost::asio;
 
 class HttpServerTest : public ::testing::Test {
@@ -24,15 +24,18 @@ class HttpServerTest : public ::testing::Test {
     router_.add(http::verb::get, "/hello", [](const HttpRequest&) -> asio::awaitable<HttpResponse> {
       co_return textResponse("hello\n", "text/plain");
     });
-    router_.add(http::verb::post, "/echo", [](const HttpRequest& r) -> asio::awaitable<HttpResponse> {
-      co_return textResponse(r.body(), "application/octet-stream");
-    });
-    router_.add(http::verb::get, "/slow", [this](const HttpRequest&) -> asio::awaitable<HttpResponse> {
-      slow_started_.set_value();
-      asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(300));
-      co_await timer.async_wait(asio::use_awaitable);
-      co_return textResponse("finally\n", "text/plain");
-    });
+    router_.add(http::verb::post, "/echo",
+                [](const HttpRequest& r) -> asio::awaitable<HttpResponse> {
+                  co_return textResponse(r.body(), "application/octet-stream");
+                });
+    router_.add(http::verb::get, "/slow",
+                [this](const HttpRequest&) -> asio::awaitable<HttpResponse> {
+                  slow_started_.set_value();
+                  asio::steady_timer timer(co_await asio::this_coro::executor,
+                                           std::chrono::milliseconds(300));
+                  co_await timer.async_wait(asio::use_awaitable);
+                  co_return textResponse("finally\n", "text/plain");
+                });
     server_ = std::make_unique<HttpServer>(shards_, router_, limits, metrics_);
     auto listening = server_->listen(ListenAddress{"127.0.0.1", 0});
     ASSERT_TRUE(listening.has_value()) << listening.error();
@@ -46,6 +49,14 @@ class HttpServerTest : public ::testing::Test {
   }
 
   uint16_t port() const { return server_->port(); }
+
+  void waitUntilNoConnections() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (server_->openConnections() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(server_->openConnections(), 0u);
+  }
 
   ShardSet shards_{2};
   Router router_;
@@ -66,7 +77,8 @@ TEST_F(HttpServerTest, ServesManyRequestsOnOneKeepAliveConnection) {
   }
   auto echo = client.request("POST", "/echo", "payload");
   EXPECT_EQ(echo.body, "payload");
-  EXPECT_THAT(metrics_.renderPrometheus(), HasSubstr("pushhub_http_responses_total{code=\"200\"} 21"));
+  EXPECT_THAT(metrics_.renderPrometheus(),
+              HasSubstr("pushhub_http_responses_total{code=\"200\"} 21"));
 }
 
 TEST_F(HttpServerTest, IgnoresTheQueryStringWhenRouting) {
@@ -102,8 +114,8 @@ TEST_F(HttpServerTest, RefusesTooLargeBodyWith413AndCloses) {
 TEST_F(HttpServerTest, RefusesTooLargeHeaderWith431) {
   startServer(HttpLimits{.max_header_bytes = 1024});
   HttpClient client(port());
-  auto reply = client.raw("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') +
-                          "\r\n\r\n");
+  auto reply =
+      client.raw("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
   EXPECT_EQ(reply.status, 431u);
   EXPECT_TRUE(client.serverClosed());
 }
@@ -122,6 +134,8 @@ TEST_F(HttpServerTest, ClosesConnectionIdleLongerThanTheTimeout) {
   HttpClient client(port());
   EXPECT_EQ(client.request("GET", "/hello").status, 200u);
   EXPECT_TRUE(client.serverClosed(3000));
+  // Beast closes the socket before the server's coroutine resumes to count the timeout.
+  waitUntilNoConnections();
   EXPECT_THAT(metrics_.renderPrometheus(), HasSubstr("pushhub_http_timeouts_total 1"));
 }
 
@@ -160,9 +174,8 @@ TEST_F(HttpServerTest, StopClosesIdleConnectionsAndFinishesRequestsInProgress) {
   busy.sendRaw("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
   slow_started_.get_future().wait();
 
-  auto stopped = std::async(std::launch::async, [&] {
-    return server_->stop(std::chrono::seconds(5));
-  });
+  auto stopped =
+      std::async(std::launch::async, [&] { return server_->stop(std::chrono::seconds(5)); });
   auto reply = busy.readReply();
   EXPECT_EQ(reply.status, 200u);
   EXPECT_EQ(reply.body, "finally\n");

@@ -23,7 +23,9 @@ TEST(JsonEscape, CopiesValidUtf8Unchanged) {
 }
 
 TEST(JsonEscape, ReplacesInvalidUtf8WithReplacementCharacter) {
-  EXPECT_EQ(escaped("a\xff" "b"), "a\\ufffdb");                 // never valid in UTF-8
+  EXPECT_EQ(escaped("a\xff"
+                    "b"),
+            "a\\ufffdb");                                       // never valid in UTF-8
   EXPECT_EQ(escaped("\xc3"), "\\ufffd");                        // truncated 2-byte sequence
   EXPECT_EQ(escaped("\xc0\xaf"), "\\ufffd\\ufffd");             // overlong '/'
   EXPECT_EQ(escaped("\xed\xa0\x80"), "\\ufffd\\ufffd\\ufffd");  // UTF-16 surrogate

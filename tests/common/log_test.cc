@@ -9,7 +9,8 @@ namespace {
 TEST(JsonLogFormatter, WritesOneEscapedJsonObjectPerLine) {
   JsonLogFormatter formatter;
   spdlog::details::log_msg msg("api", spdlog::level::warn, "bad \"input\"\nsecond line");
-  msg.time = std::chrono::system_clock::time_point(std::chrono::microseconds(1'700'000'000'123'456));
+  msg.time =
+      std::chrono::system_clock::time_point(std::chrono::microseconds(1'700'000'000'123'456));
   spdlog::memory_buf_t out;
   formatter.format(msg, out);
   EXPECT_EQ(std::string(out.data(), out.size()),

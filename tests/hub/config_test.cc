@@ -75,9 +75,10 @@ block_cache_mb = 64
 }
 
 TEST(Config, EnvironmentOverridesTheFile) {
-  auto config = parse("[server]\nshards = 2\n",
-                      {{"PUSHHUB_SERVER_SHARDS", "5"}, {"PUSHHUB_STORAGE_SYNC_WRITES", "true"},
-                       {"PUSHHUB_LOG_FORMAT", "json"}, {"OTHER_VARIABLE", "ignored"}});
+  auto config = parse("[server]\nshards = 2\n", {{"PUSHHUB_SERVER_SHARDS", "5"},
+                                                 {"PUSHHUB_STORAGE_SYNC_WRITES", "true"},
+                                                 {"PUSHHUB_LOG_FORMAT", "json"},
+                                                 {"OTHER_VARIABLE", "ignored"}});
   ASSERT_TRUE(config.has_value()) << config.error().message();
   EXPECT_EQ(config->server.shards, 5u);
   EXPECT_TRUE(config->storage.sync_writes);
@@ -140,7 +141,8 @@ TEST(Config, RejectsBadEnumValuesAndEmptyDataDir) {
                         "off)"));
   EXPECT_THAT(errorOf("[log]\nformat = \"xml\"\n"),
               HasSubstr("log.format: \"xml\" is not a log format (text, json)"));
-  EXPECT_THAT(errorOf("[storage]\ndata_dir = \"\"\n"), HasSubstr("storage.data_dir: must not be empty"));
+  EXPECT_THAT(errorOf("[storage]\ndata_dir = \"\"\n"),
+              HasSubstr("storage.data_dir: must not be empty"));
 }
 
 TEST(Config, RejectsInvalidToml) {
@@ -180,8 +182,10 @@ TEST(ListenAddress, ParsesHostsAndPorts) {
 }
 
 TEST(ListenAddress, SaysWhatIsWrong) {
-  EXPECT_EQ(parseListenAddress("127.0.0.1").error(), "\"127.0.0.1\" is not HOST:PORT (missing :PORT)");
-  EXPECT_THAT(parseListenAddress("127.0.0.1:70000").error(), HasSubstr("port must be a number from 0 to 65535"));
+  EXPECT_EQ(parseListenAddress("127.0.0.1").error(),
+            "\"127.0.0.1\" is not HOST:PORT (missing :PORT)");
+  EXPECT_THAT(parseListenAddress("127.0.0.1:70000").error(),
+              HasSubstr("port must be a number from 0 to 65535"));
   EXPECT_THAT(parseListenAddress("127.0.0.1:").error(), HasSubstr("port must be a number"));
   EXPECT_THAT(parseListenAddress(":80").error(), HasSubstr("missing host"));
   EXPECT_THAT(parseListenAddress("example.com:80").error(), HasSubstr("IP address or localhost"));
@@ -190,8 +194,9 @@ TEST(ListenAddress, SaysWhatIsWrong) {
 }
 
 TEST(Config, RenderedConfigurationParsesBackToTheSameValues) {
-  auto config = parse("[server]\nlisten = \"[::1]:1234\"\nshards = 7\n[log]\nlevel = \"warn\"\n"
-                      "[storage]\ndata_dir = \"dir with \\\"quotes\\\"\"\nsync_writes = true\n");
+  auto config = parse(
+      "[server]\nlisten = \"[::1]:1234\"\nshards = 7\n[log]\nlevel = \"warn\"\n"
+      "[storage]\ndata_dir = \"dir with \\\"quotes\\\"\"\nsync_writes = true\n");
   ASSERT_TRUE(config.has_value()) << config.error().message();
   const std::string rendered = renderConfig(*config);
   auto reparsed = parse(rendered);

@@ -1,7 +1,7 @@
 #include "hub/shard_set.h"
 
-#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/post.hpp>
 
 #include <atomic>
 #include <future>

@@ -13,11 +13,11 @@
 namespace pushhub {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using pushhub::testing::ChildProcess;
 using pushhub::testing::HttpClient;
 using pushhub::testing::TempDir;
+using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace std::chrono_literals;
 
 constexpr auto kStartTimeout = 30s;
@@ -28,14 +28,14 @@ uint16_t startServe(ChildProcess& process) {
   EXPECT_TRUE(line.has_value()) << process.output();
   if (!line) return 0;
   std::smatch match;
-  EXPECT_TRUE(std::regex_search(*line, match, std::regex(R"(http://127\.0\.0\.1:(\d+))")))
-      << *line;
+  EXPECT_TRUE(std::regex_search(*line, match, std::regex(R"(http://127\.0\.0\.1:(\d+))"))) << *line;
   return static_cast<uint16_t>(std::stoi(match[1]));
 }
 
 std::vector<std::string> serveArgs(const TempDir& dir, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"serve", "--listen", "127.0.0.1:0", "--data-dir",
-                                   (dir.path() / "data").string(), "--shards", "2"};
+  std::vector<std::string> args = {
+      "serve",    "--listen", "127.0.0.1:0", "--data-dir", (dir.path() / "data").string(),
+      "--shards", "2"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -94,9 +94,8 @@ TEST(Serve, RefusesAPortInUse) {
   ASSERT_NE(port, 0);
   // The shards share their port through SO_REUSEPORT, which would also let a second process of
   // the same user join in and silently take half the connections: it must be refused instead.
-  ChildProcess second(PUSHHUB_BINARY,
-                      {"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--data-dir",
-                       (dir2.path() / "data").string()});
+  ChildProcess second(PUSHHUB_BINARY, {"serve", "--listen", "127.0.0.1:" + std::to_string(port),
+                                       "--data-dir", (dir2.path() / "data").string()});
   const auto code = second.waitForExit(5s);
   first.sendSignal(SIGTERM);
   EXPECT_EQ(first.waitForExit(20s), 0);
@@ -143,8 +142,10 @@ TEST(Serve, WritesJsonLogLinesWhenAsked) {
   ChildProcess process(PUSHHUB_BINARY, serveArgs(dir, {"--log-format", "json"}));
   auto line = process.waitForLine("listening on", kStartTimeout);
   ASSERT_TRUE(line.has_value()) << process.output();
-  EXPECT_THAT(*line, ::testing::MatchesRegex(
-                         R"(\{"ts":"[0-9T:.-]+Z","level":"info","logger":"server","msg":"listening on http://127\.0\.0\.1:[0-9]+"\})"));
+  EXPECT_THAT(
+      *line,
+      ::testing::MatchesRegex(
+          R"(\{"ts":"[0-9T:.-]+Z","level":"info","logger":"server","msg":"listening on http://127\.0\.0\.1:[0-9]+"\})"));
   process.sendSignal(SIGTERM);
   EXPECT_EQ(process.waitForExit(20s), 0);
 }

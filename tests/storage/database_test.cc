@@ -11,8 +11,8 @@
 namespace pushhub::storage {
 namespace {
 
-using ::testing::HasSubstr;
 using pushhub::testing::TempDir;
+using ::testing::HasSubstr;
 
 StorageOptions optionsIn(const TempDir& dir) {
   StorageOptions options;
@@ -39,13 +39,15 @@ TEST(Database, KeepsWritesAcrossReopen) {
     auto db = Database::open(optionsIn(dir));
     ASSERT_TRUE(db.has_value()) << db.error();
     auto& d = **db;
-    ASSERT_TRUE(d.db().Put(d.writeOptions(), d.handle(ColumnFamily::kInstallations), "k", "v").ok());
+    ASSERT_TRUE(
+        d.db().Put(d.writeOptions(), d.handle(ColumnFamily::kInstallations), "k", "v").ok());
   }
   auto db = Database::open(optionsIn(dir));
   ASSERT_TRUE(db.has_value()) << db.error();
   std::string value;
   auto& d = **db;
-  ASSERT_TRUE(d.db().Get(rocksdb::ReadOptions(), d.handle(ColumnFamily::kInstallations), "k", &value).ok());
+  ASSERT_TRUE(
+      d.db().Get(rocksdb::ReadOptions(), d.handle(ColumnFamily::kInstallations), "k", &value).ok());
   EXPECT_EQ(value, "v");
 }
 
@@ -64,8 +66,9 @@ TEST(Database, RefusesADatabaseFromANewerFormat) {
     auto db = Database::open(optionsIn(dir));
     ASSERT_TRUE(db.has_value());
     auto& d = **db;
-    ASSERT_TRUE(d.db().Put(d.writeOptions(), d.handle(ColumnFamily::kMeta),
-                           "pushhub.format_version", std::to_string(kFormatVersion + 1))
+    ASSERT_TRUE(d.db()
+                    .Put(d.writeOptions(), d.handle(ColumnFamily::kMeta), "pushhub.format_version",
+                         std::to_string(kFormatVersion + 1))
                     .ok());
   }
   auto db = Database::open(optionsIn(dir));
@@ -80,7 +83,8 @@ TEST(Database, RefusesAnUnreadableFormatVersion) {
     ASSERT_TRUE(db.has_value());
     auto& d = **db;
     ASSERT_TRUE(
-        d.db().Put(d.writeOptions(), d.handle(ColumnFamily::kMeta), "pushhub.format_version", "x1")
+        d.db()
+            .Put(d.writeOptions(), d.handle(ColumnFamily::kMeta), "pushhub.format_version", "x1")
             .ok());
   }
   auto db = Database::open(optionsIn(dir));

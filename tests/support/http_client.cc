@@ -1,5 +1,6 @@
 #include "tests/support/http_client.h"
 
+#include <poll.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -7,7 +8,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <poll.h>
 
 #include <algorithm>
 #include <cctype>

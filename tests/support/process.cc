@@ -48,8 +48,8 @@ ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::str
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
-  const int rc = posix_spawn(&pid_, binary.c_str(), &actions, &attributes, argv.data(),
-                             envp.data());
+  const int rc =
+      posix_spawn(&pid_, binary.c_str(), &actions, &attributes, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   close(fds[1]);
