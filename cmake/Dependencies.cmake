@@ -8,6 +8,10 @@ find_package(spdlog REQUIRED)
 find_path(TOMLPLUSPLUS_INCLUDE_DIR toml++/toml.h REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(RocksDB REQUIRED)
+find_package(msgpack REQUIRED)  # Debian: cmake/msgpackc-cxx/msgpack-config.cmake
+find_package(roaring REQUIRED)
+find_package(pugixml REQUIRED)
+find_package(RapidJSON REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 
 if(PUSHHUB_BUILD_TESTS)

@@ -21,6 +21,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   libtomlplusplus-dev
   libcli11-dev
+  libpugixml-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   curl

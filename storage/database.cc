@@ -55,7 +55,9 @@ std::string_view columnFamilyName(ColumnFamily cf) {
     case ColumnFamily::kMeta: return rocksdb::kDefaultColumnFamilyName;
     case ColumnFamily::kHubs: return "hubs";
     case ColumnFamily::kInstallations: return "installations";
+    case ColumnFamily::kInstallationIds: return "installation_ids";
     case ColumnFamily::kHandles: return "handles";
+    case ColumnFamily::kUsers: return "users";
     case ColumnFamily::kNotifications: return "notifications";
     case ColumnFamily::kSchedule: return "schedule";
   }

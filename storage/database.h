@@ -26,14 +26,16 @@ struct StorageOptions {
 
 // One column family per record kind. The numbering is internal; the names are on disk.
 enum class ColumnFamily : uint8_t {
-  kMeta,           // RocksDB's "default": format version and other database facts
-  kHubs,           // hub configuration
-  kInstallations,  // installations by (hub, partition, id)
-  kHandles,        // handle index: (hub, platform, handle) -> installation
-  kNotifications,  // accepted notifications and their progress
-  kSchedule,       // scheduled notifications by due time
+  kMeta,             // RocksDB's "default": format version, partition count, other facts
+  kHubs,             // hub configuration
+  kInstallations,    // installations by (hub, partition, ordinal) — see storage/keys.h
+  kInstallationIds,  // (hub, partition, installation id) -> ordinal
+  kHandles,          // handle index: (hub, platform, handle) -> holder
+  kUsers,            // (hub, user id, partition, ordinal), for $UserId and queries by user
+  kNotifications,    // accepted notifications and their progress
+  kSchedule,         // scheduled notifications by due time
 };
-inline constexpr size_t kColumnFamilyCount = 6;
+inline constexpr size_t kColumnFamilyCount = 8;
 std::string_view columnFamilyName(ColumnFamily cf);
 
 // The on-disk format this build writes. A data directory written by a newer format is refused

@@ -1,0 +1,164 @@
+#pragma once
+
+#include <roaring/roaring.hh>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/database.h"
+#include "storage/installation.h"
+#include "storage/installation_json.h"
+#include "storage/keys.h"
+#include "storage/tag_expression.h"
+#include "storage/tag_index.h"
+
+namespace pushhub::storage {
+
+struct StoreOptions {
+  uint32_t partitions = 256;  // fixed for the life of a data directory
+  ValidationLimits limits;
+  unsigned rebuild_threads = 0;  // 0: one per core
+  std::function<UnixMillis()> clock = nowMillis;
+};
+
+struct StoreError {
+  enum class Code { kInvalid, kNotFound, kStorage };
+  Code code = Code::kStorage;
+  std::string message;
+  std::string field;  // for kInvalid: which field ("tags/3", "/1 (add /tags)")
+};
+
+// Another installation held the handle an upsert just claimed: it must stop receiving for it.
+// Applied by applyHandleRelease() on the released installation's partition (its shard); until
+// then it waits, durably, in the database, so a crash in between loses nothing.
+struct HandleRelease {
+  uint32_t partition = 0;
+  std::string installation_id;
+  Platform platform = Platform::kApns;
+  std::string handle;
+};
+
+struct WriteOutcome {
+  Installation installation;  // as stored: version and lastUpdate set
+  bool created = false;
+  std::optional<HandleRelease> released;
+};
+
+enum class Audience {
+  kAll,          // every installation
+  kDeliverable,  // only those whose channel has not expired or been taken over
+};
+
+// Installations of every hub: records in RocksDB (storage/keys.h has the layout) and the
+// in-memory tag index, kept in step on every write and rebuilt from RocksDB on open.
+//
+// Threading: every call that names a partition (directly or through an installation id) must not
+// run concurrently with another call for the same partition — the partition's shard makes them
+// all. Calls for different partitions may run in parallel. Whole-hub reads (count, query) read
+// every partition and so must not run concurrently with writes; the engine runs them per shard.
+class InstallationStore {
+ public:
+  // Opens the store in `database`, rebuilding the index (partitions in parallel) and finishing
+  // any handle release a crash interrupted. Fails if the data directory was created with another
+  // partition count.
+  static std::expected<std::unique_ptr<InstallationStore>, std::string> open(
+      Database& database, StoreOptions options);
+  ~InstallationStore();
+
+  uint32_t partitionCount() const { return options_.partitions; }
+  uint32_t partitionOf(std::string_view hub, std::string_view installation_id) const;
+
+  // Create or overwrite (Azure PUT). Validates first; nothing is written when invalid.
+  std::expected<WriteOutcome, StoreError> upsert(std::string_view hub, Installation installation);
+  // Azure PATCH, applied atomically: all operations or none. kNotFound if there is no such
+  // installation.
+  std::expected<WriteOutcome, StoreError> patch(std::string_view hub,
+                                                std::string_view installation_id,
+                                                const std::vector<PatchOperation>& operations);
+  // False if there was no such installation.
+  std::expected<bool, StoreError> remove(std::string_view hub, std::string_view installation_id);
+  // Marks the released installation's channel expired if it still names the handle and someone
+  // else holds it now. Call on release.partition's shard.
+  std::expected<void, StoreError> applyHandleRelease(std::string_view hub,
+                                                     const HandleRelease& release);
+
+  std::expected<std::optional<Installation>, StoreError> get(std::string_view hub,
+                                                             std::string_view installation_id) const;
+  std::expected<std::optional<Installation>, StoreError> getByOrdinal(std::string_view hub,
+                                                                      uint32_t partition,
+                                                                      uint32_t ordinal) const;
+
+  // Binds an expression to this store: plain tags through the dictionary, $InstallationId and
+  // $UserId through the database. Do it once per notification or query.
+  std::expected<CompiledExpression, StoreError> compile(std::string_view hub,
+                                                        const TagExpression& expression) const;
+  // Matching ordinals of one partition (empty for a hub without installations).
+  Roaring match(std::string_view hub, uint32_t partition, const CompiledExpression& expression,
+                Audience audience) const;
+  // The partition's index, or nullptr for a hub without installations.
+  const PartitionIndex* partitionIndex(std::string_view hub, uint32_t partition) const;
+
+  uint64_t count(std::string_view hub, const CompiledExpression& expression,
+                 Audience audience) const;
+
+  struct Page {
+    std::vector<Installation> installations;
+    std::string continuation;  // empty when there is nothing after this page
+  };
+  // Installations matching `expression` in a stable order (partition, then ordinal), `limit` at a
+  // time; pass the returned continuation to get the next page.
+  std::expected<Page, StoreError> query(std::string_view hub, const CompiledExpression& expression,
+                                        std::string_view continuation, size_t limit) const;
+
+  uint64_t installationCount() const;
+  size_t indexMemoryBytes() const;
+  const TagDictionary& dictionary() const { return dictionary_; }
+  // Records found unreadable while rebuilding the index (left on disk, not indexed, logged).
+  uint64_t unreadableRecords() const { return unreadable_records_.load(); }
+
+ private:
+  struct HubIndex {
+    explicit HubIndex(uint32_t partitions) : partitions(partitions) {}
+    std::vector<PartitionIndex> partitions;
+  };
+  struct Loaded {
+    uint32_t ordinal;
+    Installation installation;
+  };
+
+  InstallationStore(Database& database, StoreOptions options);
+
+  HubIndex* hubIndex(std::string_view hub) const;
+  HubIndex& hubIndexForWrite(std::string_view hub);
+  std::expected<std::optional<Loaded>, StoreError> load(std::string_view hub, uint32_t partition,
+                                                         std::string_view installation_id) const;
+  std::expected<WriteOutcome, StoreError> commit(std::string_view hub, uint32_t partition,
+                                                 std::optional<Loaded> previous, Installation next);
+  std::mutex& handleLock(std::string_view hub, Platform platform, std::string_view handle);
+  std::expected<std::optional<HandleOwner>, StoreError> handleOwner(const std::string& key) const;
+
+  std::expected<void, std::string> checkPartitionCount();
+  std::expected<void, std::string> rebuild();
+  std::expected<void, std::string> finishPendingReleases();
+
+  Database& database_;
+  const StoreOptions options_;
+  TagDictionary dictionary_;
+  mutable std::shared_mutex hubs_mutex_;
+  std::map<std::string, std::unique_ptr<HubIndex>, std::less<>> hubs_;
+  std::array<std::mutex, 256> handle_locks_;
+  std::atomic<uint64_t> unreadable_records_{0};
+};
+
+}  // namespace pushhub::storage
