@@ -11,7 +11,8 @@ CTEST_ARGS ?=
 
 CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPUSHHUB_WERROR=$(WERROR)
 
-.PHONY: all deps configure build run test bench format lint asan tsan clean help
+.PHONY: all deps configure build run test bench fuzz format lint asan tsan clean help
+FUZZ_SECONDS ?= 60
 
 all: build
 
@@ -21,6 +22,7 @@ help:
 	@echo "make bench   build Release and run the benchmarks"
 	@echo "make asan    build with ASan+UBSan in build-asan/ and run the tests there"
 	@echo "make tsan    build with TSan in build-tsan/ and run the tests there"
+	@echo "make fuzz    build the libFuzzer targets with clang and fuzz for FUZZ_SECONDS (60)"
 	@echo "make format  apply clang-format;  make lint  run clang-tidy"
 
 deps:
@@ -49,6 +51,15 @@ tsan:
 	@$(MAKE) --no-print-directory test BUILD_DIR=build-tsan BUILD_TYPE=Debug \
 	  CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DPUSHHUB_WERROR=$(WERROR) -DPUSHHUB_SANITIZE=thread"
 
+# libFuzzer needs clang: Debian 12's clang 16 (see tests/fuzz/CMakeLists.txt). The corpus is
+# copied so that what the fuzzer finds does not land in the source tree by accident.
+fuzz:
+	@./deploy/install-deps.sh --fuzz
+	@CXX=clang++-16 cmake -S tests/fuzz -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@mkdir -p build-fuzz/corpus && cp -n tests/fuzz/corpus/tag_expression/* build-fuzz/corpus/
+	./build-fuzz/tag_expression_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
+
 SOURCES = $(shell git ls-files '*.h' '*.cc' 2>/dev/null)
 
 format:
@@ -61,4 +72,4 @@ lint: build
 	  | grep -E '^$(CURDIR)/.*(warning|error):' | grep -v 'clang-diagnostic-error' | sort -u || true
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

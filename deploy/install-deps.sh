@@ -27,6 +27,11 @@ PACKAGES=(
   curl
 )
 
+# `--fuzz`: also what `make fuzz` needs (clang 16 and its libFuzzer runtime).
+if [ "${1:-}" = "--fuzz" ]; then
+  PACKAGES+=(clang-16 libclang-rt-16-dev)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then

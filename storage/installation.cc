@@ -23,11 +23,6 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
          });
 }
 
-bool isTagChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '@' || c == '#' || c == '.' || c == ':' || c == '-';
-}
-
 bool isHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
@@ -247,10 +242,6 @@ void Installation::normalize() {
 
 std::string InvalidField::message() const {
   return field.empty() ? problem : fmt::format("{}: {}", field, problem);
-}
-
-bool isValidTag(std::string_view tag, size_t max_length) {
-  return !tag.empty() && tag.size() <= max_length && std::all_of(tag.begin(), tag.end(), isTagChar);
 }
 
 std::expected<void, InvalidField> validateInstallation(const Installation& installation,

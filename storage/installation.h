@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/time.h"
+#include "storage/tag.h"
 
 namespace pushhub::storage {
 
@@ -85,9 +86,6 @@ struct InvalidField {
   std::string problem;
   std::string message() const;  // "tags/3: ..."
 };
-
-// A tag: 1..max_tag_length characters of [A-Za-z0-9_@#.:-].
-bool isValidTag(std::string_view tag, size_t max_length = 120);
 
 // Every rule an installation must meet before it is stored; the first one broken is reported.
 std::expected<void, InvalidField> validateInstallation(const Installation& installation,

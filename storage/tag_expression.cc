@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "storage/installation.h"
+#include "storage/tag.h"
 
 namespace pushhub::storage {
 namespace {
