@@ -42,6 +42,7 @@ Server::~Server() {
   // The loops go first: coroutine frames they still hold reference the HTTP server's state.
   shards_.reset();
   http_.reset();
+  installations_.reset();
   database_.reset();
 }
 
@@ -64,6 +65,20 @@ std::expected<void, std::string> Server::start() {
   auto database = storage::Database::open(config_.storage);
   if (!database) return std::unexpected(database.error());
   database_ = std::move(*database);
+  storage::StoreOptions store_options;
+  store_options.partitions = config_.installations.partitions;
+  store_options.limits = config_.installations.limits;
+  store_options.rebuild_threads = config_.shardCount();
+  auto installations = storage::InstallationStore::open(*database_, store_options);
+  if (!installations) return std::unexpected(installations.error());
+  installations_ = std::move(*installations);
+  metrics_.callbackGauge("pushhub_installations", "Installations stored, all hubs", {},
+                         [store = installations_.get()] {
+                           return static_cast<double>(store->installationCount());
+                         });
+  metrics_.gauge("pushhub_storage_unreadable_records",
+                 "Installation records found unreadable at start-up (kept on disk, not indexed)")
+      .set(static_cast<int64_t>(installations_->unreadableRecords()));
 
   shards_ = std::make_unique<ShardSet>(config_.shardCount());
   const HttpLimits limits{
@@ -94,6 +109,7 @@ void Server::shutdown() {
     log()->info("HTTP stopped ({} connections cut)", cut);
   }
   if (shards_) shards_->stop();
+  installations_.reset();
   database_.reset();
   log()->info("storage closed");
 }

@@ -11,11 +11,13 @@
 #include "hub/config.h"
 #include "hub/shard_set.h"
 #include "storage/database.h"
+#include "storage/installation_store.h"
 
 namespace pushhub::api {
 
-// The whole pushhub process, assembled from its configuration: storage, shards, the HTTP API.
-// start() brings it up in that order; shutdown() takes it down in reverse: stop accepting,
+// The whole pushhub process, assembled from its configuration: storage (database, then the
+// installation store with its index rebuilt), shards, the HTTP API. start() brings it up in that
+// order; shutdown() takes it down in reverse: stop accepting,
 // finish in-flight requests, stop the shards, close storage.
 class Server {
  public:
@@ -41,6 +43,7 @@ class Server {
   MetricsRegistry metrics_;
   Router router_;
   std::unique_ptr<storage::Database> database_;
+  std::unique_ptr<storage::InstallationStore> installations_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<ShardSet> shards_;
   std::atomic<bool> ready_{false};

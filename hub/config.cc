@@ -155,6 +155,23 @@ const std::vector<ConfigKey> kKeys = {
        return std::nullopt;
      },
      [](const Config& c) { return std::to_string(c.storage.block_cache_bytes >> 20); }},
+    {"storage", "partitions", ValueKind::kInteger,
+     "Logical partitions per hub: the unit of ownership, of index rebuild and of fan-out progress. "
+     "Fixed when a data directory is created; a different value later is refused at start-up.",
+     [](Config& c, const ConfigValue& v) { return setInt(c.installations.partitions, v, 1, 65536); },
+     [](const Config& c) { return std::to_string(c.installations.partitions); }},
+    {"storage", "max_tags_per_installation", ValueKind::kInteger,
+     "Most tags one installation (and each of its templates) may carry. Azure allows 60.",
+     [](Config& c, const ConfigValue& v) {
+       return setInt(c.installations.limits.max_tags, v, 1, 10'000);
+     },
+     [](const Config& c) { return std::to_string(c.installations.limits.max_tags); }},
+    {"storage", "max_tag_length", ValueKind::kInteger,
+     "Longest tag accepted, in characters. Azure allows 120.",
+     [](Config& c, const ConfigValue& v) {
+       return setInt(c.installations.limits.max_tag_length, v, 1, 1024);
+     },
+     [](const Config& c) { return std::to_string(c.installations.limits.max_tag_length); }},
 };
 
 std::string upper(std::string_view text) {

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "storage/database.h"
+#include "storage/installation.h"
 
 namespace pushhub {
 
@@ -45,6 +46,10 @@ struct Config {
     LogFormat format = LogFormat::kText;
   } log;
   storage::StorageOptions storage;
+  struct Installations {
+    uint32_t partitions = 256;
+    storage::ValidationLimits limits;
+  } installations;  // keys in [storage]
 
   // server.shards resolved: the core count when 0.
   unsigned shardCount() const;

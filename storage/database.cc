@@ -136,7 +136,18 @@ std::expected<std::unique_ptr<Database>, std::string> Database::open(
 
 Database::~Database() {
   if (!db_) return;
-  // Flush the WAL to the OS so that an orderly exit never depends on the next start's recovery.
+  // An orderly close flushes the memtables, so the next start reads SST files instead of
+  // replaying the write-ahead log (seconds per million installations). A crash still recovers
+  // from the WAL.
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  for (auto* h : handles_) {
+    if (h != nullptr) families.push_back(h);
+  }
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  if (const auto status = db_->Flush(flush, families); !status.ok()) {
+    moduleLogger("storage")->warn("flushing {} on close: {}", data_dir_.string(), status.ToString());
+  }
   (void)db_->FlushWAL(/*sync=*/write_options_ && write_options_->sync);
   for (auto* h : handles_) {
     if (h != nullptr) (void)db_->DestroyColumnFamilyHandle(h);

@@ -175,6 +175,7 @@ std::expected<void, std::string> InstallationStore::rebuild() {
   work();
   for (auto& t : pool) t.join();
   if (!error.empty()) return std::unexpected(error);
+  installation_count_.store(installations.load());
 
   const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
   log()->info("index rebuilt: {} installations in {} hubs, {} partitions each, {:.2f} s, {} threads",
@@ -379,7 +380,11 @@ std::expected<WriteOutcome, StoreError> InstallationStore::commit(std::string_vi
     give_back();
     return std::unexpected(storageError(status, "writing an installation"));
   }
-  if (old != nullptr) index.remove(ordinal, indexEntryOf(*old, dictionary_));
+  if (old != nullptr) {
+    index.remove(ordinal, indexEntryOf(*old, dictionary_));
+  } else {
+    installation_count_.fetch_add(1, std::memory_order_relaxed);
+  }
   index.add(ordinal, indexEntryOf(next, dictionary_));
   return WriteOutcome{std::move(next), !previous.has_value(), std::move(released)};
 }
@@ -443,6 +448,7 @@ std::expected<bool, StoreError> InstallationStore::remove(std::string_view hub,
   PartitionIndex& index = hubIndexForWrite(hub).partitions[partition];
   index.remove(ordinal, indexEntryOf(old, dictionary_));
   index.releaseOrdinal(ordinal);
+  installation_count_.fetch_sub(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -559,15 +565,6 @@ std::expected<InstallationStore::Page, StoreError> InstallationStore::query(
     }
   }
   return page;
-}
-
-uint64_t InstallationStore::installationCount() const {
-  std::shared_lock lock(hubs_mutex_);
-  uint64_t total = 0;
-  for (const auto& [hub, index] : hubs_) {
-    for (const auto& partition : index->partitions) total += partition.size();
-  }
-  return total;
 }
 
 size_t InstallationStore::indexMemoryBytes() const {

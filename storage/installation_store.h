@@ -121,7 +121,8 @@ class InstallationStore {
   std::expected<Page, StoreError> query(std::string_view hub, const CompiledExpression& expression,
                                         std::string_view continuation, size_t limit) const;
 
-  uint64_t installationCount() const;
+  // Installations stored, all hubs; safe to read from any thread.
+  uint64_t installationCount() const { return installation_count_.load(std::memory_order_relaxed); }
   size_t indexMemoryBytes() const;
   const TagDictionary& dictionary() const { return dictionary_; }
   // Records found unreadable while rebuilding the index (left on disk, not indexed, logged).
@@ -159,6 +160,7 @@ class InstallationStore {
   std::map<std::string, std::unique_ptr<HubIndex>, std::less<>> hubs_;
   std::array<std::mutex, 256> handle_locks_;
   std::atomic<uint64_t> unreadable_records_{0};
+  std::atomic<uint64_t> installation_count_{0};
 };
 
 }  // namespace pushhub::storage

@@ -59,6 +59,7 @@ TEST(Serve, ServesHealthAndMetricsThenExitsCleanlyOnSigterm) {
   EXPECT_THAT(metrics.body, HasSubstr("# TYPE pushhub_uptime_seconds gauge"));
   EXPECT_THAT(metrics.body, HasSubstr("pushhub_shards 2"));
   EXPECT_THAT(metrics.body, HasSubstr("pushhub_http_responses_total{code=\"200\"} 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("pushhub_installations 0"));
 
   process.sendSignal(SIGTERM);
   EXPECT_EQ(process.waitForExit(20s), 0) << process.output();
@@ -84,6 +85,20 @@ TEST(Serve, RefusesADataDirectoryInUseByAnotherProcess) {
   EXPECT_THAT(second.output(), HasSubstr("is in use by another pushhub process"));
   first.sendSignal(SIGTERM);
   EXPECT_EQ(first.waitForExit(20s), 0);
+}
+
+TEST(Serve, RefusesToChangeThePartitionCountOfADataDirectory) {
+  TempDir dir;
+  {
+    ChildProcess first(PUSHHUB_BINARY, serveArgs(dir), {{"PUSHHUB_STORAGE_PARTITIONS", "16"}});
+    ASSERT_NE(startServe(first), 0);
+    first.sendSignal(SIGTERM);
+    ASSERT_EQ(first.waitForExit(20s), 0);
+  }
+  ChildProcess second(PUSHHUB_BINARY, serveArgs(dir), {{"PUSHHUB_STORAGE_PARTITIONS", "32"}});
+  EXPECT_EQ(second.waitForExit(20s), 1);
+  second.drainOutput(2s);
+  EXPECT_THAT(second.output(), HasSubstr("was created with 16 partitions, not 32"));
 }
 
 TEST(Serve, RefusesAPortInUse) {
