@@ -48,7 +48,8 @@ asan:
 	  CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DPUSHHUB_WERROR=$(WERROR) -DPUSHHUB_SANITIZE=address"
 
 tsan:
-	@$(MAKE) --no-print-directory test BUILD_DIR=build-tsan BUILD_TYPE=Debug \
+	@TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1" \
+	  $(MAKE) --no-print-directory test BUILD_DIR=build-tsan BUILD_TYPE=Debug \
 	  CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DPUSHHUB_WERROR=$(WERROR) -DPUSHHUB_SANITIZE=thread"
 
 # libFuzzer needs clang: Debian 12's clang 16 (see tests/fuzz/CMakeLists.txt). The corpus is
