@@ -72,12 +72,12 @@ std::expected<void, std::string> Server::start() {
   auto installations = storage::InstallationStore::open(*database_, store_options);
   if (!installations) return std::unexpected(installations.error());
   installations_ = std::move(*installations);
-  metrics_.callbackGauge("pushhub_installations", "Installations stored, all hubs", {},
-                         [store = installations_.get()] {
-                           return static_cast<double>(store->installationCount());
-                         });
-  metrics_.gauge("pushhub_storage_unreadable_records",
-                 "Installation records found unreadable at start-up (kept on disk, not indexed)")
+  metrics_.callbackGauge(
+      "pushhub_installations", "Installations stored, all hubs", {},
+      [store = installations_.get()] { return static_cast<double>(store->installationCount()); });
+  metrics_
+      .gauge("pushhub_storage_unreadable_records",
+             "Installation records found unreadable at start-up (kept on disk, not indexed)")
       .set(static_cast<int64_t>(installations_->unreadableRecords()));
 
   shards_ = std::make_unique<ShardSet>(config_.shardCount());

@@ -57,7 +57,8 @@ class ZipfTags {
 std::string tagName(uint32_t k) { return "tag" + std::to_string(k); }
 
 std::string apnsToken(uint64_t n) {
-  return fmt::format("{:016x}{:016x}{:016x}{:016x}", n, n * 0x9e3779b97f4a7c15ull, ~n, n ^ 0xabcdef);
+  return fmt::format("{:016x}{:016x}{:016x}{:016x}", n, n * 0x9e3779b97f4a7c15ull, ~n,
+                     n ^ 0xabcdef);
 }
 
 Installation benchInstallation(uint64_t n, std::mt19937_64& rng, const ZipfTags& zipf) {
@@ -128,7 +129,8 @@ void BM_InstallationUpsert(benchmark::State& state) {
   while (prepared.size() < static_cast<size_t>(kUpsertsPerThread)) {
     const uint64_t n = fixture->next++;
     Installation in = benchInstallation(n, rng, fixture->zipf);
-    if (fixture->store->partitionOf("benchhub", in.id) % threads == me) prepared.push_back(std::move(in));
+    if (fixture->store->partitionOf("benchhub", in.id) % threads == me)
+      prepared.push_back(std::move(in));
   }
   if (overwrite) {
     // Store them first, then time overwrites with fresh tags.
@@ -194,7 +196,8 @@ EvalIndex& evalIndex(int64_t installations) {
         entry.tag_ids.push_back(id);
       }
     }
-    const auto partition = static_cast<uint32_t>((static_cast<uint64_t>(n) * 0x9e3779b97f4a7c15ull) >> 56);
+    const auto partition =
+        static_cast<uint32_t>((static_cast<uint64_t>(n) * 0x9e3779b97f4a7c15ull) >> 56);
     PartitionIndex& p = index->partitions[partition];
     p.add(p.allocateOrdinal(), entry);
   }
@@ -245,9 +248,8 @@ void BM_TagExpressionEval(benchmark::State& state) {
   for (auto _ : state) {
     // Compile once per notification, evaluate every partition: what a send does.
     const auto compiled = CompiledExpression::compile(
-        *expression, index.dictionary, [](const TagExpressionNode&) {
-          return std::vector<std::pair<uint32_t, uint32_t>>{};
-        });
+        *expression, index.dictionary,
+        [](const TagExpressionNode&) { return std::vector<std::pair<uint32_t, uint32_t>>{}; });
     matched = 0;
     for (uint32_t p = 0; p < kPartitions; ++p) {
       matched += compiled.evaluate(index.partitions[p], p).cardinality();
@@ -305,7 +307,8 @@ std::filesystem::path rebuildData(int64_t installations) {
     for (uint32_t ordinal = 0; ordinal < by_partition[p].size(); ++ordinal) {
       Installation in = benchInstallation(by_partition[p][ordinal], rng, zipf);
       in.version = 1;
-      if (!records_writer.Put(recordKey("benchhub", p, ordinal), encodeInstallation(in)).ok()) std::abort();
+      if (!records_writer.Put(recordKey("benchhub", p, ordinal), encodeInstallation(in)).ok())
+        std::abort();
       std::string value;
       appendBigEndian32(value, ordinal);
       partition_ids.emplace_back(idKey("benchhub", p, in.id), std::move(value));
@@ -323,8 +326,13 @@ std::filesystem::path rebuildData(int64_t installations) {
   if (!ids_writer.Finish().ok()) std::abort();
   rocksdb::IngestExternalFileOptions ingest;
   ingest.move_files = true;
-  if (!database->db().IngestExternalFile(database->handle(ColumnFamily::kInstallations), {records_file}, ingest).ok() ||
-      !database->db().IngestExternalFile(database->handle(ColumnFamily::kInstallationIds), {ids_file}, ingest).ok()) {
+  if (!database->db()
+           .IngestExternalFile(database->handle(ColumnFamily::kInstallations), {records_file},
+                               ingest)
+           .ok() ||
+      !database->db()
+           .IngestExternalFile(database->handle(ColumnFamily::kInstallationIds), {ids_file}, ingest)
+           .ok()) {
     std::abort();
   }
   database.reset();

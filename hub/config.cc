@@ -158,7 +158,9 @@ const std::vector<ConfigKey> kKeys = {
     {"storage", "partitions", ValueKind::kInteger,
      "Logical partitions per hub: the unit of ownership, of index rebuild and of fan-out progress. "
      "Fixed when a data directory is created; a different value later is refused at start-up.",
-     [](Config& c, const ConfigValue& v) { return setInt(c.installations.partitions, v, 1, 65536); },
+     [](Config& c, const ConfigValue& v) {
+       return setInt(c.installations.partitions, v, 1, 65536);
+     },
      [](const Config& c) { return std::to_string(c.installations.partitions); }},
     {"storage", "max_tags_per_installation", ValueKind::kInteger,
      "Most tags one installation (and each of its templates) may carry. Azure allows 60.",

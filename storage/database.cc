@@ -146,7 +146,8 @@ Database::~Database() {
   rocksdb::FlushOptions flush;
   flush.wait = true;
   if (const auto status = db_->Flush(flush, families); !status.ok()) {
-    moduleLogger("storage")->warn("flushing {} on close: {}", data_dir_.string(), status.ToString());
+    moduleLogger("storage")->warn("flushing {} on close: {}", data_dir_.string(),
+                                  status.ToString());
   }
   (void)db_->FlushWAL(/*sync=*/write_options_ && write_options_->sync);
   for (auto* h : handles_) {

@@ -1,10 +1,10 @@
 #include "storage/installation.h"
 
 #include <fmt/format.h>
-#include <msgpack.hpp>
-#include <pugixml.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <msgpack.hpp>
+#include <pugixml.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -12,25 +12,24 @@
 namespace pushhub::storage {
 namespace {
 
-constexpr std::string_view kPlatformNames[kPlatformCount] = {"apns",    "fcmv1",   "wns",   "adm",
-                                                             "baidu",   "browser", "xiaomi"};
+constexpr std::string_view kPlatformNames[kPlatformCount] = {"apns",  "fcmv1",   "wns",   "adm",
+                                                             "baidu", "browser", "xiaomi"};
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
 }
 
 bool isHex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
 bool hasControlCharacter(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-  });
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
 }
 
 void sortUnique(std::vector<std::string>& v) {
@@ -46,8 +45,8 @@ std::expected<void, InvalidField> validateTags(const std::vector<std::string>& t
                                                const std::string& field,
                                                const ValidationLimits& limits) {
   if (tags.size() > limits.max_tags) {
-    return invalid(field, fmt::format("{} tags, more than the limit of {}", tags.size(),
-                                      limits.max_tags));
+    return invalid(field,
+                   fmt::format("{} tags, more than the limit of {}", tags.size(), limits.max_tags));
   }
   for (size_t i = 0; i < tags.size(); ++i) {
     if (!isValidTag(tags[i], limits.max_tag_length)) {
@@ -64,7 +63,8 @@ std::expected<void, InvalidField> validatePushChannel(const Installation& instal
   const std::string& channel = installation.push_channel;
   if (channel.empty()) return invalid("pushChannel", "is required");
   if (channel.size() > limits.max_push_channel_bytes) {
-    return invalid("pushChannel", fmt::format("longer than {} bytes", limits.max_push_channel_bytes));
+    return invalid("pushChannel",
+                   fmt::format("longer than {} bytes", limits.max_push_channel_bytes));
   }
   if (hasControlCharacter(channel) || channel.find(' ') != std::string::npos) {
     return invalid("pushChannel", "must not contain spaces or control characters");
@@ -73,7 +73,8 @@ std::expected<void, InvalidField> validatePushChannel(const Installation& instal
     case Platform::kApns:
       // APNs device tokens are hex; 32 bytes today, longer ones allowed as Apple advises.
       if (!isHex(channel) || channel.size() % 2 != 0 || channel.size() < 16) {
-        return invalid("pushChannel", "an APNs device token is an even number (16 or more) of hex digits");
+        return invalid("pushChannel",
+                       "an APNs device token is an even number (16 or more) of hex digits");
       }
       break;
     case Platform::kWns:
@@ -91,21 +92,20 @@ std::expected<void, InvalidField> validatePushChannel(const Installation& instal
     case Platform::kFcmV1:
     case Platform::kAdm:
     case Platform::kBaidu:
-    case Platform::kXiaomi:
-      break;
+    case Platform::kXiaomi: break;
   }
   return {};
 }
 
 bool isHttpToken(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
   });
 }
 
 std::expected<void, InvalidField> validateTemplate(const std::string& name,
-                                                   const InstallationTemplate& t,
-                                                   Platform platform,
+                                                   const InstallationTemplate& t, Platform platform,
                                                    const ValidationLimits& limits) {
   const std::string field = "templates/" + name;
   if (!isValidTag(name, limits.max_tag_length)) {
@@ -119,7 +119,8 @@ std::expected<void, InvalidField> validateTemplate(const std::string& name,
     return invalid(field + "/body", fmt::format("longer than {} bytes", limits.max_template_bytes));
   }
   for (const auto& [header, value] : t.headers) {
-    if (!isHttpToken(header)) return invalid(field + "/headers", fmt::format("'{}' is not a header name", header));
+    if (!isHttpToken(header))
+      return invalid(field + "/headers", fmt::format("'{}' is not a header name", header));
     if (hasControlCharacter(value)) {
       return invalid(field + "/headers/" + header, "must not contain control characters");
     }
@@ -138,8 +139,9 @@ std::expected<void, InvalidField> validateTemplate(const std::string& name,
     }
     static constexpr std::string_view kTypes[] = {"wns/toast", "wns/tile", "wns/badge", "wns/raw"};
     if (std::find(std::begin(kTypes), std::end(kTypes), type->second) == std::end(kTypes)) {
-      return invalid(field + "/headers/X-WNS-Type",
-                     fmt::format("'{}' is not wns/toast, wns/tile, wns/badge or wns/raw", type->second));
+      return invalid(
+          field + "/headers/X-WNS-Type",
+          fmt::format("'{}' is not wns/toast, wns/tile, wns/badge or wns/raw", type->second));
     }
     if (type->second == "wns/raw") return {};  // raw bodies are opaque
     pugi::xml_document document;
@@ -255,7 +257,8 @@ std::expected<void, InvalidField> validateInstallation(const Installation& insta
   const std::string& user = installation.user_id;
   if (user.size() > 256) return invalid("userId", "longer than 256 bytes");
   if (!std::all_of(user.begin(), user.end(), [](char c) { return isTagChar(c) || c == '='; })) {
-    return invalid("userId", fmt::format("'{}' has characters other than A-Z a-z 0-9 - _ @ # . : =", user));
+    return invalid("userId",
+                   fmt::format("'{}' has characters other than A-Z a-z 0-9 - _ @ # . : =", user));
   }
   if (static_cast<size_t>(installation.platform) >= kPlatformCount) {
     return invalid("platform", "unknown platform");
@@ -319,18 +322,20 @@ std::expected<Installation, std::string> decodeInstallation(std::string_view byt
   int64_t format = 0;
   if (!r.integer(f[0], format, "record format")) return std::unexpected(error);
   if (format != 1) {
-    return std::unexpected(fmt::format("installation record format {} is not known to this build", format));
+    return std::unexpected(
+        fmt::format("installation record format {} is not known to this build", format));
   }
   if (o.via.array.size != 15) {
-    return std::unexpected(fmt::format("installation record has {} fields, format 1 has 15", o.via.array.size));
+    return std::unexpected(
+        fmt::format("installation record has {} fields, format 1 has 15", o.via.array.size));
   }
   Installation in;
   int64_t kind = 0, platform = 0, version = 0;
   bool ok = r.integer(f[1], kind, "kind") && r.string(f[2], in.id, "id") &&
             r.string(f[3], in.user_id, "userId") && r.integer(f[4], platform, "platform") &&
             r.string(f[5], in.push_channel, "pushChannel") &&
-            r.string(f[6], in.browser_p256dh, "p256dh") && r.string(f[7], in.browser_auth, "auth") &&
-            r.strings(f[8], in.tags, "tags");
+            r.string(f[6], in.browser_p256dh, "p256dh") &&
+            r.string(f[7], in.browser_auth, "auth") && r.strings(f[8], in.tags, "tags");
   if (ok && f[9].type != msgpack::type::MAP) ok = r.fail("templates is not a map");
   for (uint32_t i = 0; ok && i < f[9].via.map.size; ++i) {
     const auto& entry = f[9].via.map.ptr[i];
@@ -345,7 +350,8 @@ std::expected<Installation, std::string> decodeInstallation(std::string_view byt
     InstallationTemplate& tmpl = in.templates[name];
     ok = r.string(t[0], tmpl.body, "template body") &&
          r.stringMap(t[1], tmpl.headers, "template headers") &&
-         r.string(t[2], tmpl.expiry, "template expiry") && r.strings(t[3], tmpl.tags, "template tags");
+         r.string(t[2], tmpl.expiry, "template expiry") &&
+         r.strings(t[3], tmpl.tags, "template tags");
   }
   ok = ok && r.integer(f[10], in.expiration_time, "expirationTime") &&
        r.boolean(f[11], in.expired_push_channel, "expiredPushChannel") &&

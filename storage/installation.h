@@ -61,8 +61,9 @@ struct Installation {
   std::map<std::string, InstallationTemplate> templates;
   UnixMillis expiration_time = kNeverExpires;
   // Set by pushhub, never by clients:
-  bool expired_push_channel = false;  // the PNS rejected the handle, or another installation took it
-  UnixMillis last_active_on = 0;      // when the channel expired
+  bool expired_push_channel =
+      false;                      // the PNS rejected the handle, or another installation took it
+  UnixMillis last_active_on = 0;  // when the channel expired
   UnixMillis last_update = 0;
   uint64_t version = 0;  // bumped on every write; the registration ETag
 
@@ -73,7 +74,7 @@ struct Installation {
 };
 
 struct ValidationLimits {
-  size_t max_tags = 60;          // per installation, and per template
+  size_t max_tags = 60;  // per installation, and per template
   size_t max_tag_length = 120;
   size_t max_templates = 20;
   size_t max_template_bytes = 64 << 10;

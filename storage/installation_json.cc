@@ -39,20 +39,22 @@ std::expected<std::string, InvalidField> stringField(const Value& v, const std::
 
 std::expected<std::vector<std::string>, InvalidField> stringArray(const Value& v,
                                                                   const std::string& field) {
-  if (!v.IsArray()) return invalid(field, fmt::format("must be an array of strings, not {}", typeName(v)));
+  if (!v.IsArray())
+    return invalid(field, fmt::format("must be an array of strings, not {}", typeName(v)));
   std::vector<std::string> out;
   out.reserve(v.Size());
   for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
     if (!v[i].IsString()) {
-      return invalid(fmt::format("{}/{}", field, i), fmt::format("must be a string, not {}", typeName(v[i])));
+      return invalid(fmt::format("{}/{}", field, i),
+                     fmt::format("must be a string, not {}", typeName(v[i])));
     }
     out.emplace_back(str(v[i]));
   }
   return out;
 }
 
-std::expected<void, InvalidField> parseDocument(rapidjson::Document& document, std::string_view json,
-                                                const std::string& field) {
+std::expected<void, InvalidField> parseDocument(rapidjson::Document& document,
+                                                std::string_view json, const std::string& field) {
   document.Parse(json.data(), json.size());
   if (document.HasParseError()) {
     return invalid(field, fmt::format("not valid JSON at offset {}: {}", document.GetErrorOffset(),
@@ -62,14 +64,15 @@ std::expected<void, InvalidField> parseDocument(rapidjson::Document& document, s
 }
 
 // An object of strings, also accepted as a string holding the object's JSON.
-std::expected<std::map<std::string, std::string>, InvalidField> headersOf(const Value& v,
-                                                                          const std::string& field) {
+std::expected<std::map<std::string, std::string>, InvalidField> headersOf(
+    const Value& v, const std::string& field) {
   if (v.IsString()) {
     rapidjson::Document inner;
     if (auto ok = parseDocument(inner, str(v), field); !ok) return std::unexpected(ok.error());
     return headersOf(inner, field);
   }
-  if (!v.IsObject()) return invalid(field, fmt::format("must be an object of strings, not {}", typeName(v)));
+  if (!v.IsObject())
+    return invalid(field, fmt::format("must be an object of strings, not {}", typeName(v)));
   std::map<std::string, std::string> headers;
   for (const auto& member : v.GetObject()) {
     const std::string name(str(member.name));
@@ -81,7 +84,8 @@ std::expected<std::map<std::string, std::string>, InvalidField> headersOf(const 
 }
 
 // A template object, also accepted as a string holding the object's JSON (Azure's examples).
-std::expected<InstallationTemplate, InvalidField> templateOf(const Value& v, const std::string& field) {
+std::expected<InstallationTemplate, InvalidField> templateOf(const Value& v,
+                                                             const std::string& field) {
   if (v.IsString()) {
     rapidjson::Document inner;
     if (auto ok = parseDocument(inner, str(v), field); !ok) return std::unexpected(ok.error());
@@ -121,9 +125,9 @@ std::expected<void, InvalidField> setPushChannel(Installation& in, const Value& 
     return {};
   }
   if (v.IsObject()) {  // browser: {endpoint, p256dh, auth}
-    for (const auto& [key, target] : {std::pair{"endpoint", &in.push_channel},
-                                      std::pair{"p256dh", &in.browser_p256dh},
-                                      std::pair{"auth", &in.browser_auth}}) {
+    for (const auto& [key, target] :
+         {std::pair{"endpoint", &in.push_channel}, std::pair{"p256dh", &in.browser_p256dh},
+          std::pair{"auth", &in.browser_auth}}) {
       auto member = v.FindMember(key);
       if (member == v.MemberEnd()) return invalid(std::string("pushChannel/") + key, "is required");
       auto value = stringField(member->value, std::string("pushChannel/") + key);
@@ -132,11 +136,12 @@ std::expected<void, InvalidField> setPushChannel(Installation& in, const Value& 
     }
     return {};
   }
-  return invalid("pushChannel", fmt::format("must be a string (or an object for browsers), not {}",
-                                            typeName(v)));
+  return invalid("pushChannel",
+                 fmt::format("must be a string (or an object for browsers), not {}", typeName(v)));
 }
 
-void writeStrings(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::vector<std::string>& v) {
+void writeStrings(rapidjson::Writer<rapidjson::StringBuffer>& w,
+                  const std::vector<std::string>& v) {
   w.StartArray();
   for (const auto& s : v) w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
   w.EndArray();
@@ -152,7 +157,8 @@ void writeString(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view
 std::string unescapeSegment(std::string_view segment) {
   std::string out;
   for (size_t i = 0; i < segment.size(); ++i) {
-    if (segment[i] == '~' && i + 1 < segment.size() && (segment[i + 1] == '0' || segment[i + 1] == '1')) {
+    if (segment[i] == '~' && i + 1 < segment.size() &&
+        (segment[i + 1] == '0' || segment[i + 1] == '1')) {
       out += segment[i + 1] == '0' ? '~' : '/';
       ++i;
     } else {
@@ -183,7 +189,8 @@ void removeTag(std::vector<std::string>& tags, std::string_view tag) {
 }
 
 // One string or an array of strings: what add/replace on a tags path takes.
-std::expected<std::vector<std::string>, InvalidField> tagsValue(const Value& v, const std::string& field) {
+std::expected<std::vector<std::string>, InvalidField> tagsValue(const Value& v,
+                                                                const std::string& field) {
   if (v.IsString()) return std::vector<std::string>{std::string(str(v))};
   return stringArray(v, field);
 }
@@ -207,8 +214,9 @@ class Patcher {
     if ((field == "userId" || field == "userID") && segments.size() == 1) return userId();
     if (field == "tags") return tags(in_.tags, segments, 1);
     if (field == "templates" && segments.size() >= 2) return templates(segments);
-    return fail("pushhub patches /pushChannel, /userId, /tags, /tags/{tag}, /templates/{name} "
-                "and /templates/{name}/body|headers|expiry|tags");
+    return fail(
+        "pushhub patches /pushChannel, /userId, /tags, /tags/{tag}, /templates/{name} "
+        "and /templates/{name}/body|headers|expiry|tags");
   }
 
  private:
@@ -266,7 +274,8 @@ class Patcher {
     const std::string& name = segments[1];
     if (segments.size() == 2) {
       if (op_.op == PatchOp::kRemove) {
-        if (in_.templates.erase(name) == 0) return fail(fmt::format("no template named '{}'", name));
+        if (in_.templates.erase(name) == 0)
+          return fail(fmt::format("no template named '{}'", name));
         return {};
       }
       auto t = templateOf(value_, where_ + " value");
@@ -281,7 +290,8 @@ class Patcher {
     if (part == "tags") return tags(t.tags, segments, 3);
     if (segments.size() != 3) return fail("too many path segments");
     if (part == "body") {
-      if (op_.op == PatchOp::kRemove) return fail("a template's body is required and cannot be removed");
+      if (op_.op == PatchOp::kRemove)
+        return fail("a template's body is required and cannot be removed");
       auto body = stringField(value_, where_ + " value");
       if (!body) return std::unexpected(body.error());
       t.body = std::move(*body);
@@ -368,7 +378,8 @@ std::expected<Installation, InvalidField> parseInstallationJson(std::string_view
       in.tags = std::move(*tags);
     } else if (name == "templates") {
       if (v.IsNull()) continue;
-      if (!v.IsObject()) return invalid("templates", fmt::format("must be an object, not {}", typeName(v)));
+      if (!v.IsObject())
+        return invalid("templates", fmt::format("must be an object, not {}", typeName(v)));
       for (const auto& t : v.GetObject()) {
         const std::string template_name(str(t.name));
         auto parsed = templateOf(t.value, "templates/" + template_name);
@@ -380,7 +391,8 @@ std::expected<Installation, InvalidField> parseInstallationJson(std::string_view
       auto text = stringField(v, "expirationTime");
       if (!text) return std::unexpected(text.error());
       auto when = parseIso8601(*text);
-      if (!when) return invalid("expirationTime", fmt::format("'{}' is not a W3C date-time", *text));
+      if (!when)
+        return invalid("expirationTime", fmt::format("'{}' is not a W3C date-time", *text));
       in.expiration_time = *when;
     }
     // Anything else is read-only (lastActiveOn, expiredPushChannel, lastUpdate) or not used.

@@ -34,7 +34,8 @@ std::string releaseKey(std::string_view hub, uint32_t partition, std::string_vie
 }
 
 StoreError storageError(const rocksdb::Status& status, std::string_view doing) {
-  return StoreError{StoreError::Code::kStorage, fmt::format("{}: {}", doing, status.ToString()), {}};
+  return StoreError{
+      StoreError::Code::kStorage, fmt::format("{}: {}", doing, status.ToString()), {}};
 }
 
 StoreError invalidError(const InvalidField& invalid) {
@@ -74,8 +75,8 @@ InstallationStore::~InstallationStore() = default;
 std::expected<std::unique_ptr<InstallationStore>, std::string> InstallationStore::open(
     Database& database, StoreOptions options) {
   if (options.partitions == 0 || options.partitions > 65536) {
-    return std::unexpected(fmt::format("the partition count must be 1 to 65536, not {}",
-                                       options.partitions));
+    return std::unexpected(
+        fmt::format("the partition count must be 1 to 65536, not {}", options.partitions));
   }
   std::unique_ptr<InstallationStore> store(new InstallationStore(database, std::move(options)));
   if (auto ok = store->checkPartitionCount(); !ok) return std::unexpected(ok.error());
@@ -90,8 +91,8 @@ std::expected<void, std::string> InstallationStore::checkPartitionCount() {
   std::string stored;
   auto status = db.Get(rocksdb::ReadOptions(), meta, kPartitionsKey, &stored);
   if (status.IsNotFound()) {
-    status = db.Put(database_.writeOptions(), meta, kPartitionsKey,
-                    std::to_string(options_.partitions));
+    status =
+        db.Put(database_.writeOptions(), meta, kPartitionsKey, std::to_string(options_.partitions));
     if (!status.ok()) return std::unexpected(status.ToString());
     return {};
   }
@@ -150,9 +151,10 @@ std::expected<void, std::string> InstallationStore::rebuild() {
         auto installation = decodeInstallation(it->value().ToStringView());
         if (!installation) {
           unreadable_records_.fetch_add(1);
-          log()->error("hub {} partition {} ordinal {}: unreadable installation record, not "
-                       "indexed: {}",
-                       hub, partition, ordinal, installation.error());
+          log()->error(
+              "hub {} partition {} ordinal {}: unreadable installation record, not "
+              "indexed: {}",
+              hub, partition, ordinal, installation.error());
           continue;
         }
         index.add(ordinal, indexEntryOf(*installation, dictionary_));
@@ -167,8 +169,9 @@ std::expected<void, std::string> InstallationStore::rebuild() {
       installations.fetch_add(count);
     }
   };
-  unsigned threads = options_.rebuild_threads != 0 ? options_.rebuild_threads
-                                                   : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads = options_.rebuild_threads != 0
+                         ? options_.rebuild_threads
+                         : std::max(1u, std::thread::hardware_concurrency());
   threads = static_cast<unsigned>(std::min<size_t>(threads, std::max<size_t>(task_count, 1)));
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back(work);
@@ -178,8 +181,9 @@ std::expected<void, std::string> InstallationStore::rebuild() {
   installation_count_.store(installations.load());
 
   const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
-  log()->info("index rebuilt: {} installations in {} hubs, {} partitions each, {:.2f} s, {} threads",
-              installations.load(), hubs.size(), options_.partitions, elapsed.count(), threads);
+  log()->info(
+      "index rebuilt: {} installations in {} hubs, {} partitions each, {:.2f} s, {} threads",
+      installations.load(), hubs.size(), options_.partitions, elapsed.count(), threads);
   return {};
 }
 
@@ -229,7 +233,7 @@ InstallationStore::HubIndex& InstallationStore::hubIndexForWrite(std::string_vie
 
 std::mutex& InstallationStore::handleLock(std::string_view hub, Platform platform,
                                           std::string_view handle) {
-  size_t h = std::hash<std::string_view>{}(hub) * 31 + static_cast<size_t>(platform);
+  size_t h = std::hash<std::string_view>{}(hub)*31 + static_cast<size_t>(platform);
   h ^= std::hash<std::string_view>{}(handle) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
   return handle_locks_[h % handle_locks_.size()];
 }
@@ -237,8 +241,8 @@ std::mutex& InstallationStore::handleLock(std::string_view hub, Platform platfor
 std::expected<std::optional<HandleOwner>, StoreError> InstallationStore::handleOwner(
     const std::string& key) const {
   std::string value;
-  const auto status =
-      database_.db().Get(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kHandles), key, &value);
+  const auto status = database_.db().Get(rocksdb::ReadOptions(),
+                                         database_.handle(ColumnFamily::kHandles), key, &value);
   if (status.IsNotFound()) return std::optional<HandleOwner>();
   if (!status.ok()) return std::unexpected(storageError(status, "reading the handle index"));
   return decodeHandleOwner(value);
@@ -253,8 +257,10 @@ std::expected<std::optional<InstallationStore::Loaded>, StoreError> Installation
   if (status.IsNotFound()) return std::optional<Loaded>();
   if (!status.ok()) return std::unexpected(storageError(status, "reading an installation id"));
   if (value.size() != 4) {
-    return std::unexpected(StoreError{StoreError::Code::kStorage,
-                                      fmt::format("installation {}: corrupt id entry", installation_id), {}});
+    return std::unexpected(
+        StoreError{StoreError::Code::kStorage,
+                   fmt::format("installation {}: corrupt id entry", installation_id),
+                   {}});
   }
   const uint32_t ordinal = readBigEndian32(value);
   status = db.Get(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kInstallations),
@@ -262,9 +268,10 @@ std::expected<std::optional<InstallationStore::Loaded>, StoreError> Installation
   if (!status.ok()) return std::unexpected(storageError(status, "reading an installation"));
   auto installation = decodeInstallation(value);
   if (!installation) {
-    return std::unexpected(StoreError{
-        StoreError::Code::kStorage,
-        fmt::format("installation {}: unreadable record: {}", installation_id, installation.error()), {}});
+    return std::unexpected(StoreError{StoreError::Code::kStorage,
+                                      fmt::format("installation {}: unreadable record: {}",
+                                                  installation_id, installation.error()),
+                                      {}});
   }
   return Loaded{ordinal, std::move(*installation)};
 }
@@ -291,8 +298,8 @@ std::expected<WriteOutcome, StoreError> InstallationStore::patch(
   auto previous = load(hub, partition, installation_id);
   if (!previous) return std::unexpected(previous.error());
   if (!*previous) {
-    return std::unexpected(StoreError{StoreError::Code::kNotFound,
-                                      fmt::format("no installation {}", installation_id), {}});
+    return std::unexpected(StoreError{
+        StoreError::Code::kNotFound, fmt::format("no installation {}", installation_id), {}});
   }
   Installation next = (*previous)->installation;
   if (auto ok = applyPatch(next, operations); !ok) return std::unexpected(invalidError(ok.error()));
@@ -313,8 +320,8 @@ std::expected<WriteOutcome, StoreError> InstallationStore::commit(std::string_vi
   next.last_update = options_.clock();
 
   const std::string new_handle_key = handleKey(hub, next.platform, next.push_channel);
-  const bool handle_changed = old != nullptr && (old->platform != next.platform ||
-                                                 old->push_channel != next.push_channel);
+  const bool handle_changed =
+      old != nullptr && (old->platform != next.platform || old->push_channel != next.push_channel);
   std::mutex& new_lock = handleLock(hub, next.platform, next.push_channel);
   std::mutex& old_lock =
       handle_changed ? handleLock(hub, old->platform, old->push_channel) : new_lock;
@@ -389,8 +396,8 @@ std::expected<WriteOutcome, StoreError> InstallationStore::commit(std::string_vi
   return WriteOutcome{std::move(next), !previous.has_value(), std::move(released)};
 }
 
-std::expected<void, StoreError> InstallationStore::applyHandleRelease(std::string_view hub,
-                                                                      const HandleRelease& release) {
+std::expected<void, StoreError> InstallationStore::applyHandleRelease(
+    std::string_view hub, const HandleRelease& release) {
   auto& db = database_.db();
   std::unique_lock lock(handleLock(hub, release.platform, release.handle));
   rocksdb::WriteBatch batch;
@@ -403,7 +410,8 @@ std::expected<void, StoreError> InstallationStore::applyHandleRelease(std::strin
     Installation& in = (*loaded)->installation;
     auto owner = handleOwner(handleKey(hub, release.platform, release.handle));
     if (!owner) return std::unexpected(owner.error());
-    const bool still_names_it = in.platform == release.platform && in.push_channel == release.handle;
+    const bool still_names_it =
+        in.platform == release.platform && in.push_channel == release.handle;
     const bool taken = *owner && (*owner)->installation_id != in.id;
     if (still_names_it && taken && !in.expired_push_channel) {
       in.expired_push_channel = true;
@@ -441,7 +449,8 @@ std::expected<bool, StoreError> InstallationStore::remove(std::string_view hub,
     batch.Delete(database_.handle(ColumnFamily::kHandles), handle_key);
   }
   if (!old.user_id.empty()) {
-    batch.Delete(database_.handle(ColumnFamily::kUsers), userKey(hub, old.user_id, partition, ordinal));
+    batch.Delete(database_.handle(ColumnFamily::kUsers),
+                 userKey(hub, old.user_id, partition, ordinal));
   }
   const auto status = database_.db().Write(database_.writeOptions(), &batch);
   if (!status.ok()) return std::unexpected(storageError(status, "deleting an installation"));
@@ -463,9 +472,9 @@ std::expected<std::optional<Installation>, StoreError> InstallationStore::get(
 std::expected<std::optional<Installation>, StoreError> InstallationStore::getByOrdinal(
     std::string_view hub, uint32_t partition, uint32_t ordinal) const {
   std::string value;
-  const auto status = database_.db().Get(rocksdb::ReadOptions(),
-                                         database_.handle(ColumnFamily::kInstallations),
-                                         recordKey(hub, partition, ordinal), &value);
+  const auto status =
+      database_.db().Get(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kInstallations),
+                         recordKey(hub, partition, ordinal), &value);
   if (status.IsNotFound()) return std::optional<Installation>();
   if (!status.ok()) return std::unexpected(storageError(status, "reading an installation"));
   auto installation = decodeInstallation(value);
@@ -483,9 +492,9 @@ std::expected<CompiledExpression, StoreError> InstallationStore::compile(
     if (leaf.kind == TagExpressionNode::Kind::kInstallationId) {
       const uint32_t partition = partitionOf(hub, leaf.value);
       std::string value;
-      const auto status =
-          database_.db().Get(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kInstallationIds),
-                             idKey(hub, partition, leaf.value), &value);
+      const auto status = database_.db().Get(rocksdb::ReadOptions(),
+                                             database_.handle(ColumnFamily::kInstallationIds),
+                                             idKey(hub, partition, leaf.value), &value);
       if (status.ok() && value.size() == 4) {
         found.emplace_back(partition, readBigEndian32(value));
       } else if (!status.ok() && !status.IsNotFound()) {
@@ -498,7 +507,8 @@ std::expected<CompiledExpression, StoreError> InstallationStore::compile(
         database_.db().NewIterator(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kUsers)));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       const auto rest = it->key().ToStringView().substr(prefix.size());
-      if (rest.size() == 6) found.emplace_back(readBigEndian16(rest), readBigEndian32(rest.substr(2)));
+      if (rest.size() == 6)
+        found.emplace_back(readBigEndian16(rest), readBigEndian32(rest.substr(2)));
     }
     if (!it->status().ok()) error = storageError(it->status(), "resolving $UserId");
     return found;

@@ -72,8 +72,8 @@ class InstallationStore {
   // Opens the store in `database`, rebuilding the index (partitions in parallel) and finishing
   // any handle release a crash interrupted. Fails if the data directory was created with another
   // partition count.
-  static std::expected<std::unique_ptr<InstallationStore>, std::string> open(
-      Database& database, StoreOptions options);
+  static std::expected<std::unique_ptr<InstallationStore>, std::string> open(Database& database,
+                                                                             StoreOptions options);
   ~InstallationStore();
 
   uint32_t partitionCount() const { return options_.partitions; }
@@ -93,8 +93,8 @@ class InstallationStore {
   std::expected<void, StoreError> applyHandleRelease(std::string_view hub,
                                                      const HandleRelease& release);
 
-  std::expected<std::optional<Installation>, StoreError> get(std::string_view hub,
-                                                             std::string_view installation_id) const;
+  std::expected<std::optional<Installation>, StoreError> get(
+      std::string_view hub, std::string_view installation_id) const;
   std::expected<std::optional<Installation>, StoreError> getByOrdinal(std::string_view hub,
                                                                       uint32_t partition,
                                                                       uint32_t ordinal) const;
@@ -143,7 +143,7 @@ class InstallationStore {
   HubIndex* hubIndex(std::string_view hub) const;
   HubIndex& hubIndexForWrite(std::string_view hub);
   std::expected<std::optional<Loaded>, StoreError> load(std::string_view hub, uint32_t partition,
-                                                         std::string_view installation_id) const;
+                                                        std::string_view installation_id) const;
   std::expected<WriteOutcome, StoreError> commit(std::string_view hub, uint32_t partition,
                                                  std::optional<Loaded> previous, Installation next);
   std::mutex& handleLock(std::string_view hub, Platform platform, std::string_view handle);

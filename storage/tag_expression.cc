@@ -74,32 +74,26 @@ class Parser {
   }
 
   std::expected<Node, TagExpressionError> parseOr(size_t depth) {
-    auto first = parseAnd(depth);
-    if (!first) return first;
-    Node node{Kind::kOr, {}, {}};
-    append(node, std::move(*first));
-    for (;;) {
-      auto more = take('|');
-      if (!more) return std::unexpected(more.error());
-      if (!*more) break;
-      auto next = parseAnd(depth);
-      if (!next) return next;
-      append(node, std::move(*next));
-    }
-    if (node.children.size() == 1) return std::move(node.children.front());
-    return node;
+    return parseChain(depth, '|', Kind::kOr, &Parser::parseAnd);
   }
 
   std::expected<Node, TagExpressionError> parseAnd(size_t depth) {
-    auto first = parseUnary(depth);
+    return parseChain(depth, '&', Kind::kAnd, &Parser::parseUnary);
+  }
+
+  // operand (op op operand)*, one flattened node of `kind` (or the operand alone).
+  std::expected<Node, TagExpressionError> parseChain(
+      size_t depth, char op, Kind kind,
+      std::expected<Node, TagExpressionError> (Parser::*operand)(size_t)) {
+    auto first = (this->*operand)(depth);
     if (!first) return first;
-    Node node{Kind::kAnd, {}, {}};
+    Node node{kind, {}, {}};
     append(node, std::move(*first));
     for (;;) {
-      auto more = take('&');
+      auto more = take(op);
       if (!more) return std::unexpected(more.error());
       if (!*more) break;
-      auto next = parseUnary(depth);
+      auto next = (this->*operand)(depth);
       if (!next) return next;
       append(node, std::move(*next));
     }
@@ -134,8 +128,8 @@ class Parser {
         if (pos_ >= text_.size()) {
           return syntax(fmt::format("missing ')' for the '(' at position {}", open + 1));
         }
-        return syntax(fmt::format("expected ')' for the '(' at position {}, found '{}'",
-                                  open + 1, nextToken()));
+        return syntax(fmt::format("expected ')' for the '(' at position {}, found '{}'", open + 1,
+                                  nextToken()));
       }
       ++pos_;
       return inner;
@@ -150,8 +144,9 @@ class Parser {
     const std::string_view token = nextToken();
     // A built-in's id may be wrapped in braces and may contain characters a tag may not ('='),
     // but never whitespace or operator characters.
-    for (const auto& [prefix, kind] : {std::pair{std::string_view("$InstallationId:"), Kind::kInstallationId},
-                                       std::pair{std::string_view("$UserId:"), Kind::kUserId}}) {
+    for (const auto& [prefix, kind] :
+         {std::pair{std::string_view("$InstallationId:"), Kind::kInstallationId},
+          std::pair{std::string_view("$UserId:"), Kind::kUserId}}) {
       if (!token.starts_with(prefix)) continue;
       std::string_view id = token.substr(prefix.size());
       if (id.starts_with('{')) {

@@ -226,7 +226,8 @@ CompiledExpression::Value CompiledExpression::evaluateNode(const Node& node,
         return a.get().cardinality() < b.get().cardinality();
       });
       Roaring result = positives.empty() ? Roaring(index.all()) : positives.front().take();
-      for (size_t i = 1; i < positives.size() && !result.isEmpty(); ++i) result &= positives[i].get();
+      for (size_t i = 1; i < positives.size() && !result.isEmpty(); ++i)
+        result &= positives[i].get();
       for (const Node* negative : negatives) {
         if (result.isEmpty()) break;
         result -= evaluateNode(*negative, index, partition).get();

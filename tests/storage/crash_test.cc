@@ -29,7 +29,8 @@ TEST(StorageCrash, AcknowledgedWritesSurviveKill9AndTheIndexMatchesTheRecords) {
   for (int round = 0; round < 3; ++round) {
     pushhub::testing::ChildProcess writer(STORAGE_CRASH_WRITER, {data});
     // Let it run for a while (a few thousand operations), then kill it mid-stream.
-    ASSERT_TRUE(writer.waitForLine("ack put c" + std::to_string(1500 * (round + 1)), 60s).has_value())
+    ASSERT_TRUE(
+        writer.waitForLine("ack put c" + std::to_string(1500 * (round + 1)), 60s).has_value())
         << writer.output();
     writer.sendSignal(SIGKILL);
     ASSERT_TRUE(writer.waitForExit(10s).has_value());
@@ -60,7 +61,8 @@ TEST(StorageCrash, AcknowledgedWritesSurviveKill9AndTheIndexMatchesTheRecords) {
 
   size_t checked = 0;
   for (const auto& [id, should_exist] : present) {
-    if (in_flight && in_flight->id == id) continue;  // its last operation may or may not have landed
+    if (in_flight && in_flight->id == id)
+      continue;  // its last operation may or may not have landed
     auto in = (*store)->get("crashhub", id);
     ASSERT_TRUE(in.has_value());
     EXPECT_EQ(in->has_value(), should_exist) << id;

@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
     } else {
       auto outcome = (*store)->upsert("crashhub", testing::apnsInstallation(id, tags));
       ok = outcome.has_value();
-      if (ok && outcome->released) ok = (*store)->applyHandleRelease("crashhub", *outcome->released).has_value();
+      if (ok && outcome->released)
+        ok = (*store)->applyHandleRelease("crashhub", *outcome->released).has_value();
     }
     if (!ok) {
       std::fprintf(stderr, "operation %ld failed\n", n);

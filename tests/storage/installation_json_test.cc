@@ -8,7 +8,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr std::string_view kToken = "a1b2c3d4e5f60718a1b2c3d4e5f60718a1b2c3d4e5f60718a1b2c3d4e5f60718";
+constexpr std::string_view kToken =
+    "a1b2c3d4e5f60718a1b2c3d4e5f60718a1b2c3d4e5f60718a1b2c3d4e5f60718";
 
 Installation parsed(std::string_view json) {
   auto in = parseInstallationJson(json);
@@ -23,7 +24,8 @@ std::string parseError(std::string_view json) {
 }
 
 Installation base() {
-  return parsed(R"({"installationId":"i1","platform":"apns","pushChannel":")" + std::string(kToken) +
+  return parsed(R"({"installationId":"i1","platform":"apns","pushChannel":")" +
+                std::string(kToken) +
                 R"(","tags":["b","a"],"userId":"u1",
       "templates":{"t1":{"body":"{\"aps\":{\"alert\":\"$(m)\"}}","tags":["x"]}}})");
 }
@@ -70,8 +72,10 @@ TEST(InstallationJson, ParsesBrowserPushChannelObject) {
   EXPECT_EQ(in.push_channel, "https://push.example/x");
   EXPECT_EQ(in.browser_p256dh, "P");
   EXPECT_EQ(in.browser_auth, "A");
-  EXPECT_EQ(parseError(R"({"installationId":"b","platform":"browser","pushChannel":{"endpoint":"https://x"}})"),
-            "pushChannel/p256dh: is required");
+  EXPECT_EQ(
+      parseError(
+          R"({"installationId":"b","platform":"browser","pushChannel":{"endpoint":"https://x"}})"),
+      "pushChannel/p256dh: is required");
 }
 
 TEST(InstallationJson, NamesTheFieldThatIsWrong) {
@@ -86,12 +90,17 @@ TEST(InstallationJson, NamesTheFieldThatIsWrong) {
               HasSubstr("platform: 'mpns' is not one of apns"));
   EXPECT_EQ(parseError(R"({"installationId":"i","platform":"apns","pushChannel":"x","tags":"a"})"),
             "tags: must be an array of strings, not a string");
-  EXPECT_EQ(parseError(R"({"installationId":"i","platform":"apns","pushChannel":"x","tags":["a",1]})"),
-            "tags/1: must be a string, not a number");
-  EXPECT_EQ(parseError(R"({"installationId":"i","platform":"apns","pushChannel":"x","templates":{"t":{"body":5}}})"),
-            "templates/t/body: must be a string, not a number");
-  EXPECT_EQ(parseError(R"({"installationId":"i","platform":"apns","pushChannel":"x","expirationTime":"soon"})"),
-            "expirationTime: 'soon' is not a W3C date-time");
+  EXPECT_EQ(
+      parseError(R"({"installationId":"i","platform":"apns","pushChannel":"x","tags":["a",1]})"),
+      "tags/1: must be a string, not a number");
+  EXPECT_EQ(
+      parseError(
+          R"({"installationId":"i","platform":"apns","pushChannel":"x","templates":{"t":{"body":5}}})"),
+      "templates/t/body: must be a string, not a number");
+  EXPECT_EQ(
+      parseError(
+          R"({"installationId":"i","platform":"apns","pushChannel":"x","expirationTime":"soon"})"),
+      "expirationTime: 'soon' is not a W3C date-time");
 }
 
 TEST(InstallationJson, WritesEveryFieldAndReadsBackTheSame) {
@@ -145,7 +154,8 @@ TEST(Patch, SetsAndRemovesUserIdAndPushChannel) {
 
 TEST(Patch, AddsReplacesAndRemovesTemplatesAndTheirParts) {
   Installation in = base();
-  patch(in, R"([{"op":"add","path":"/templates/t2","value":"{\"body\":\"{}\",\"tags\":[\"q\"]}"}])");
+  patch(in,
+        R"([{"op":"add","path":"/templates/t2","value":"{\"body\":\"{}\",\"tags\":[\"q\"]}"}])");
   ASSERT_TRUE(in.templates.contains("t2"));
   EXPECT_EQ(in.templates["t2"].tags, std::vector<std::string>{"q"});
   patch(in, R"j([{"op":"add","path":"/templates/t2/body","value":"{\"a\":1}"},
@@ -165,23 +175,31 @@ TEST(Patch, AddsReplacesAndRemovesTemplatesAndTheirParts) {
 
 TEST(Patch, RefusesWhatItCannotDoNamingTheOperation) {
   Installation in = base();
-  EXPECT_EQ(patchError(in, R"([{"op":"move","path":"/tags"}])"), "/0/op: 'move' is not add, remove or replace");
+  EXPECT_EQ(patchError(in, R"([{"op":"move","path":"/tags"}])"),
+            "/0/op: 'move' is not add, remove or replace");
   EXPECT_EQ(patchError(in, R"([{"path":"/tags"}])"), "/0/op: is required");
   EXPECT_EQ(patchError(in, R"({"op":"add"})"), "a patch is a JSON array of operations");
-  EXPECT_THAT(patchError(in, R"([{"op":"add","path":"/tags","value":"ok"},{"op":"add","path":"/tags"}])"),
-              HasSubstr("/1 (add /tags): needs a value"));
+  EXPECT_THAT(
+      patchError(in, R"([{"op":"add","path":"/tags","value":"ok"},{"op":"add","path":"/tags"}])"),
+      HasSubstr("/1 (add /tags): needs a value"));
   EXPECT_THAT(patchError(in, R"([{"op":"add","path":"/platform","value":"wns"}])"),
               HasSubstr("/0 (add /platform): pushhub patches /pushChannel"));
   EXPECT_THAT(patchError(in, R"([{"op":"add","path":"/templates/nope/body","value":"{}"}])"),
               HasSubstr("no template named 'nope'"));
-  EXPECT_THAT(patchError(in, R"([{"op":"remove","path":"/templates/nope"}])"), HasSubstr("no template named 'nope'"));
-  EXPECT_THAT(patchError(in, R"([{"op":"remove","path":"/templates/t1/body"}])"), HasSubstr("body is required"));
+  EXPECT_THAT(patchError(in, R"([{"op":"remove","path":"/templates/nope"}])"),
+              HasSubstr("no template named 'nope'"));
+  EXPECT_THAT(patchError(in, R"([{"op":"remove","path":"/templates/t1/body"}])"),
+              HasSubstr("body is required"));
   EXPECT_THAT(patchError(in, R"([{"op":"add","path":"/templates/t1/color","value":"red"}])"),
               HasSubstr("not 'color'"));
-  EXPECT_THAT(patchError(in, R"([{"op":"add","path":"/tags","value":5}])"), HasSubstr("must be an array of strings"));
-  EXPECT_THAT(patchError(in, R"([{"op":"add","path":"/userId","value":["x"]}])"), HasSubstr("must be a string"));
-  EXPECT_THAT(patchError(in, R"([{"op":"replace","path":"/tags/a","value":"b"}])"), HasSubstr("replace takes the whole"));
-  EXPECT_THAT(patchError(in, R"([{"op":"add","path":"tags","value":"b"}])"), HasSubstr("must start with '/'"));
+  EXPECT_THAT(patchError(in, R"([{"op":"add","path":"/tags","value":5}])"),
+              HasSubstr("must be an array of strings"));
+  EXPECT_THAT(patchError(in, R"([{"op":"add","path":"/userId","value":["x"]}])"),
+              HasSubstr("must be a string"));
+  EXPECT_THAT(patchError(in, R"([{"op":"replace","path":"/tags/a","value":"b"}])"),
+              HasSubstr("replace takes the whole"));
+  EXPECT_THAT(patchError(in, R"([{"op":"add","path":"tags","value":"b"}])"),
+              HasSubstr("must start with '/'"));
 }
 
 }  // namespace

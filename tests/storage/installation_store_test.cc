@@ -14,8 +14,8 @@
 namespace pushhub::storage {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::apnsInstallation;
+using ::testing::HasSubstr;
 
 constexpr std::string_view kHub = "myhub";
 
@@ -110,7 +110,8 @@ TEST_F(InstallationStoreTest, PatchIsAllOrNothing) {
   EXPECT_EQ(get("i1")->tags, std::vector<std::string>{"a"});
   EXPECT_EQ(count("b"), 0u);
 
-  auto good = patch("i1", R"([{"op":"add","path":"/tags","value":"b"},{"op":"remove","path":"/tags/a"}])");
+  auto good =
+      patch("i1", R"([{"op":"add","path":"/tags","value":"b"},{"op":"remove","path":"/tags/a"}])");
   ASSERT_TRUE(good.has_value()) << good.error().message;
   EXPECT_EQ(good->installation.version, 2u);
   EXPECT_EQ(get("i1")->tags, std::vector<std::string>{"b"});
@@ -197,7 +198,8 @@ TEST_F(InstallationStoreTest, ResolvesUserIdAndInstallationIdBuiltIns) {
 }
 
 TEST_F(InstallationStoreTest, PagesThroughMatchesWithAStableContinuation) {
-  for (int i = 0; i < 250; ++i) put(apnsInstallation("i" + std::to_string(i), {i % 2 ? "odd" : "even"}));
+  for (int i = 0; i < 250; ++i)
+    put(apnsInstallation("i" + std::to_string(i), {i % 2 ? "odd" : "even"}));
   auto expression = TagExpression::parse("even");
   auto compiled = *store_->compile(kHub, *expression);
   std::set<std::string> seen;
@@ -230,14 +232,16 @@ TEST_F(InstallationStoreTest, ReopeningRebuildsTheSameIndex) {
     put(in);
   }
   for (int i = 0; i < 300; i += 11) ASSERT_TRUE(*store_->remove(kHub, "i" + std::to_string(i)));
-  std::vector<std::string> expressions = {"t0", "t3 || tmpl1", "!t2 && tmpl0", "$UserId:{u1}", "t6 && !tmpl2"};
+  std::vector<std::string> expressions = {"t0", "t3 || tmpl1", "!t2 && tmpl0", "$UserId:{u1}",
+                                          "t6 && !tmpl2"};
   std::vector<uint64_t> before;
   for (const auto& e : expressions) before.push_back(count(e));
   const uint64_t installations = store_->installationCount();
 
   open();
   EXPECT_EQ(store_->installationCount(), installations);
-  for (size_t i = 0; i < expressions.size(); ++i) EXPECT_EQ(count(expressions[i]), before[i]) << expressions[i];
+  for (size_t i = 0; i < expressions.size(); ++i)
+    EXPECT_EQ(count(expressions[i]), before[i]) << expressions[i];
   // Freed ordinals are reused after the rebuild, lowest first, so the index stays dense.
   const uint32_t partition = store_->partitionOf(kHub, "newcomer");
   const Roaring& used = store_->partitionIndex(kHub, partition)->all();
@@ -290,7 +294,8 @@ TEST_F(InstallationStoreTest, WritersOnDifferentPartitionsRunInParallel) {
       for (int i = 0; i < 2000; ++i) {
         const std::string id = "d" + std::to_string(i);
         if (store_->partitionOf(kHub, id) % 2 != t) continue;
-        if (!store_->upsert(kHub, apnsInstallation(id, {"all", "t" + std::to_string(i % 10)}))) ++failures;
+        if (!store_->upsert(kHub, apnsInstallation(id, {"all", "t" + std::to_string(i % 10)})))
+          ++failures;
       }
     });
   }

@@ -9,8 +9,8 @@
 namespace pushhub::storage {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::apnsInstallation;
+using ::testing::HasSubstr;
 
 std::string problemWith(const Installation& in, const ValidationLimits& limits = {}) {
   auto result = validateInstallation(in, limits);
@@ -61,7 +61,8 @@ TEST(Validation, AcceptsAWellFormedInstallation) {
 
 TEST(Validation, RejectsMissingOrMalformedIds) {
   EXPECT_EQ(problemWith(apnsInstallation("")), "installationId: is required");
-  EXPECT_THAT(problemWith(apnsInstallation("a/b")), HasSubstr("installationId: must not contain '/'"));
+  EXPECT_THAT(problemWith(apnsInstallation("a/b")),
+              HasSubstr("installationId: must not contain '/'"));
   EXPECT_THAT(problemWith(apnsInstallation(std::string(257, 'x'))), HasSubstr("longer than 256"));
   Installation in = apnsInstallation("i");
   in.user_id = "bob smith";
@@ -96,7 +97,8 @@ TEST(Validation, RejectsBadTagsAndTooManyTags) {
               HasSubstr("tags/1: 'not ok' is not a tag"));
   std::vector<std::string> many;
   for (int i = 0; i < 61; ++i) many.push_back("t" + std::to_string(i));
-  EXPECT_THAT(problemWith(apnsInstallation("i", many)), HasSubstr("61 tags, more than the limit of 60"));
+  EXPECT_THAT(problemWith(apnsInstallation("i", many)),
+              HasSubstr("61 tags, more than the limit of 60"));
   ValidationLimits limits;
   limits.max_tags = 100;
   limits.max_tag_length = 10;
@@ -107,25 +109,34 @@ TEST(Validation, RejectsBadTagsAndTooManyTags) {
 TEST(Validation, RequiresTemplateBodiesThatParseForTheirPlatform) {
   EXPECT_THAT(problemWith(withTemplate(Platform::kApns, "{\"aps\": ")),
               HasSubstr("templates/t1/body: not valid JSON at offset"));
-  EXPECT_THAT(problemWith(withTemplate(Platform::kApns, "[1,2]")), HasSubstr("must be a JSON object"));
-  EXPECT_THAT(problemWith(withTemplate(Platform::kApns, "")), HasSubstr("templates/t1/body: is required"));
-  EXPECT_TRUE(validateInstallation(withTemplate(Platform::kFcmV1, R"j({"message":{"data":{"m":"$(m)"}}})j"), {}));
+  EXPECT_THAT(problemWith(withTemplate(Platform::kApns, "[1,2]")),
+              HasSubstr("must be a JSON object"));
+  EXPECT_THAT(problemWith(withTemplate(Platform::kApns, "")),
+              HasSubstr("templates/t1/body: is required"));
+  EXPECT_TRUE(validateInstallation(
+      withTemplate(Platform::kFcmV1, R"j({"message":{"data":{"m":"$(m)"}}})j"), {}));
 
-  const std::string toast = R"j(<toast><visual><binding template="ToastText01"><text id="1">$(msg)</text></binding></visual></toast>)j";
-  EXPECT_TRUE(validateInstallation(withTemplate(Platform::kWns, toast, {{"X-WNS-Type", "wns/toast"}}), {}));
-  EXPECT_THAT(problemWith(withTemplate(Platform::kWns, toast)), HasSubstr("needs an X-WNS-Type header"));
+  const std::string toast =
+      R"j(<toast><visual><binding template="ToastText01"><text id="1">$(msg)</text></binding></visual></toast>)j";
+  EXPECT_TRUE(
+      validateInstallation(withTemplate(Platform::kWns, toast, {{"X-WNS-Type", "wns/toast"}}), {}));
+  EXPECT_THAT(problemWith(withTemplate(Platform::kWns, toast)),
+              HasSubstr("needs an X-WNS-Type header"));
   EXPECT_THAT(problemWith(withTemplate(Platform::kWns, toast, {{"X-WNS-Type", "wns/popup"}})),
               HasSubstr("is not wns/toast"));
-  EXPECT_THAT(problemWith(withTemplate(Platform::kWns, "<toast><visual>", {{"X-WNS-Type", "wns/toast"}})),
-              HasSubstr("not well-formed XML"));
+  EXPECT_THAT(
+      problemWith(withTemplate(Platform::kWns, "<toast><visual>", {{"X-WNS-Type", "wns/toast"}})),
+      HasSubstr("not well-formed XML"));
   // Raw WNS notifications are opaque bytes.
-  EXPECT_TRUE(validateInstallation(withTemplate(Platform::kWns, "anything {", {{"X-WNS-Type", "wns/raw"}}), {}));
+  EXPECT_TRUE(validateInstallation(
+      withTemplate(Platform::kWns, "anything {", {{"X-WNS-Type", "wns/raw"}}), {}));
 }
 
 TEST(Validation, RejectsBadTemplateNamesHeadersAndExpiry) {
   Installation in = withTemplate(Platform::kApns, "{}");
   in.templates["bad name"] = in.templates["t1"];
-  EXPECT_THAT(problemWith(in), HasSubstr("templates/bad name: a template name follows the tag rules"));
+  EXPECT_THAT(problemWith(in),
+              HasSubstr("templates/bad name: a template name follows the tag rules"));
   in = withTemplate(Platform::kApns, "{}", {{"bad header", "x"}});
   EXPECT_THAT(problemWith(in), HasSubstr("'bad header' is not a header name"));
   in = withTemplate(Platform::kFcmV1, "{}");
@@ -160,7 +171,10 @@ TEST(Record, RoundTripsEveryField) {
 TEST(Record, RefusesBytesThatAreNotARecord) {
   EXPECT_THAT(decodeInstallation("").error(), HasSubstr("not a msgpack record"));
   EXPECT_THAT(decodeInstallation("\x93\x01\x02\x03").error(), HasSubstr("has 3 fields"));
-  EXPECT_THAT(decodeInstallation("\xa3" "abc").error(), HasSubstr("expected an array"));
+  EXPECT_THAT(decodeInstallation("\xa3"
+                                 "abc")
+                  .error(),
+              HasSubstr("expected an array"));
   // A format from the future.
   msgpack::sbuffer future;
   msgpack::pack(future, std::vector<int>{2, 0});
@@ -180,7 +194,8 @@ TEST(Record, RefusesBytesThatAreNotARecord) {
       pk.pack(fields[i]);
     }
   }
-  EXPECT_EQ(decodeInstallation(std::string_view(broken.data(), broken.size())).error(), "id is not a string");
+  EXPECT_EQ(decodeInstallation(std::string_view(broken.data(), broken.size())).error(),
+            "id is not a string");
   // Every truncation of a valid record is refused, never misread.
   for (size_t n = 0; n < bytes.size(); ++n) {
     EXPECT_FALSE(decodeInstallation(std::string_view(bytes).substr(0, n)).has_value()) << n;

@@ -47,7 +47,8 @@ TEST(TagExpression, IgnoresWhitespaceAndFlattensChains) {
 
 TEST(TagExpression, AcceptsAnyNumberOfTags) {
   std::string text;
-  for (int i = 0; i < 500; ++i) text += (i ? (i % 3 ? " || " : " && ") : "") + std::string("tag") + std::to_string(i);
+  for (int i = 0; i < 500; ++i)
+    text += (i ? (i % 3 ? " || " : " && ") : "") + std::string("tag") + std::to_string(i);
   auto e = TagExpression::parse(text);
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->leafCount(), 500u);
@@ -55,7 +56,8 @@ TEST(TagExpression, AcceptsAnyNumberOfTags) {
 }
 
 TEST(TagExpression, ParsesBuiltIns) {
-  auto e = TagExpression::parse("$InstallationId:{abc-123} || $UserId:{bob@contoso.com=} || $UserId:carol");
+  auto e = TagExpression::parse(
+      "$InstallationId:{abc-123} || $UserId:{bob@contoso.com=} || $UserId:carol");
   ASSERT_TRUE(e.has_value()) << e.error().message;
   const auto& children = e->root().children;
   ASSERT_EQ(children.size(), 3u);
@@ -76,8 +78,10 @@ TEST(TagExpression, NamesThePositionOfASyntaxError) {
   EXPECT_EQ(errorOf("a b").message, "position 3: expected && or || before 'b'");
   EXPECT_EQ(errorOf("&& a").message, "position 1: expected a tag before '&'");
   EXPECT_EQ(errorOf("()").message, "position 2: expected a tag before ')'");
-  EXPECT_EQ(errorOf("a && b$c").message, "position 6: 'b$c' is not a tag (characters A-Z a-z 0-9 _ @ # . : -)");
-  EXPECT_EQ(errorOf("$UserId:{bob").message, "position 1: '$UserId:{bob' opens a brace it does not close");
+  EXPECT_EQ(errorOf("a && b$c").message,
+            "position 6: 'b$c' is not a tag (characters A-Z a-z 0-9 _ @ # . : -)");
+  EXPECT_EQ(errorOf("$UserId:{bob").message,
+            "position 1: '$UserId:{bob' opens a brace it does not close");
   EXPECT_EQ(errorOf("$InstallationId:{}").message, "position 1: '$InstallationId:{}' names no id");
 }
 

@@ -125,7 +125,7 @@ TEST_P(BitmapEvaluationProperty, AgreesWithDirectEvaluation) {
     std::vector<std::pair<uint32_t, uint32_t>> found;
     for (const auto& d : devices) {
       const bool hit = leaf.kind == TagExpressionNode::Kind::kInstallationId ? d.id == leaf.value
-                                                                            : d.user == leaf.value;
+                                                                             : d.user == leaf.value;
       if (hit) found.emplace_back(0, d.ordinal);
     }
     return found;
@@ -147,7 +147,8 @@ TEST_P(BitmapEvaluationProperty, AgreesWithDirectEvaluation) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, BitmapEvaluationProperty, ::testing::Values(1u, 2u, 3u, 42u, 2026u));
+INSTANTIATE_TEST_SUITE_P(Seeds, BitmapEvaluationProperty,
+                         ::testing::Values(1u, 2u, 3u, 42u, 2026u));
 
 }  // namespace
 }  // namespace pushhub::storage
