@@ -172,7 +172,6 @@ void packTags(msgpack::packer<msgpack::sbuffer>& pk, const std::vector<std::stri
 }
 
 struct Reader {
-  const msgpack::object& object;
   std::string& error;
 
   bool fail(std::string why) {
@@ -318,7 +317,7 @@ std::expected<Installation, std::string> decodeInstallation(std::string_view byt
   }
   const msgpack::object* f = o.via.array.ptr;
   std::string error;
-  Reader r{o, error};
+  Reader r{error};
   int64_t format = 0;
   if (!r.integer(f[0], format, "record format")) return std::unexpected(error);
   if (format != 1) {
