@@ -211,7 +211,9 @@ class Patcher {
     }
     const std::string& field = segments[0];
     if (field == "pushChannel" && segments.size() == 1) return pushChannel();
-    if ((field == "userId" || field == "userID") && segments.size() == 1) return userId();
+    if ((field == "userId" || field == "userID") && segments.size() == 1) {
+      return stringMember(in_.user_id, "");
+    }
     if (field == "tags") return tags(in_.tags, segments, 1);
     if (field == "templates" && segments.size() >= 2) return templates(segments);
     return fail(
@@ -232,14 +234,16 @@ class Patcher {
     return {};
   }
 
-  std::expected<void, InvalidField> userId() {
+  // A string member: add and replace set it, remove clears it unless `required` says why not.
+  std::expected<void, InvalidField> stringMember(std::string& member, std::string_view required) {
     if (op_.op == PatchOp::kRemove) {
-      in_.user_id.clear();
+      if (!required.empty()) return fail(std::string(required));
+      member.clear();
       return {};
     }
     auto value = stringField(value_, where_ + " value");
     if (!value) return std::unexpected(value.error());
-    in_.user_id = std::move(*value);
+    member = std::move(*value);
     return {};
   }
 
@@ -290,23 +294,9 @@ class Patcher {
     if (part == "tags") return tags(t.tags, segments, 3);
     if (segments.size() != 3) return fail("too many path segments");
     if (part == "body") {
-      if (op_.op == PatchOp::kRemove)
-        return fail("a template's body is required and cannot be removed");
-      auto body = stringField(value_, where_ + " value");
-      if (!body) return std::unexpected(body.error());
-      t.body = std::move(*body);
-      return {};
+      return stringMember(t.body, "a template's body is required and cannot be removed");
     }
-    if (part == "expiry") {
-      if (op_.op == PatchOp::kRemove) {
-        t.expiry.clear();
-        return {};
-      }
-      auto expiry = stringField(value_, where_ + " value");
-      if (!expiry) return std::unexpected(expiry.error());
-      t.expiry = std::move(*expiry);
-      return {};
-    }
+    if (part == "expiry") return stringMember(t.expiry, "");
     if (part == "headers") {
       if (op_.op == PatchOp::kRemove) {
         t.headers.clear();
