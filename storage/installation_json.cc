@@ -32,6 +32,14 @@ std::string_view typeName(const Value& v) {
 
 std::string_view str(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
+// Moves a parsed value into `target`, or passes its error on.
+template <typename T>
+std::expected<void, InvalidField> assign(T& target, std::expected<T, InvalidField> value) {
+  if (!value) return std::unexpected(value.error());
+  target = std::move(*value);
+  return {};
+}
+
 std::expected<std::string, InvalidField> stringField(const Value& v, const std::string& field) {
   if (!v.IsString()) return invalid(field, fmt::format("must be a string, not {}", typeName(v)));
   return std::string(str(v));
@@ -76,9 +84,8 @@ std::expected<std::map<std::string, std::string>, InvalidField> headersOf(
   std::map<std::string, std::string> headers;
   for (const auto& member : v.GetObject()) {
     const std::string name(str(member.name));
-    auto value = stringField(member.value, field + "/" + name);
-    if (!value) return std::unexpected(value.error());
-    headers[name] = std::move(*value);
+    if (auto ok = assign(headers[name], stringField(member.value, field + "/" + name)); !ok)
+      return std::unexpected(ok.error());
   }
   return headers;
 }
@@ -97,21 +104,17 @@ std::expected<InstallationTemplate, InvalidField> templateOf(const Value& v,
     const std::string_view name = str(member.name);
     const std::string sub = field + "/" + std::string(name);
     if (name == "body") {
-      auto body = stringField(member.value, sub);
-      if (!body) return std::unexpected(body.error());
-      t.body = std::move(*body);
+      if (auto ok = assign(t.body, stringField(member.value, sub)); !ok)
+        return std::unexpected(ok.error());
     } else if (name == "headers") {
-      auto headers = headersOf(member.value, sub);
-      if (!headers) return std::unexpected(headers.error());
-      t.headers = std::move(*headers);
+      if (auto ok = assign(t.headers, headersOf(member.value, sub)); !ok)
+        return std::unexpected(ok.error());
     } else if (name == "expiry") {
-      auto expiry = stringField(member.value, sub);
-      if (!expiry) return std::unexpected(expiry.error());
-      t.expiry = std::move(*expiry);
+      if (auto ok = assign(t.expiry, stringField(member.value, sub)); !ok)
+        return std::unexpected(ok.error());
     } else if (name == "tags") {
-      auto tags = stringArray(member.value, sub);
-      if (!tags) return std::unexpected(tags.error());
-      t.tags = std::move(*tags);
+      if (auto ok = assign(t.tags, stringArray(member.value, sub)); !ok)
+        return std::unexpected(ok.error());
     }
   }
   return t;
@@ -241,9 +244,8 @@ class Patcher {
       member.clear();
       return {};
     }
-    auto value = stringField(value_, where_ + " value");
-    if (!value) return std::unexpected(value.error());
-    member = std::move(*value);
+    if (auto ok = assign(member, stringField(value_, where_ + " value")); !ok)
+      return std::unexpected(ok.error());
     return {};
   }
 
@@ -282,9 +284,8 @@ class Patcher {
           return fail(fmt::format("no template named '{}'", name));
         return {};
       }
-      auto t = templateOf(value_, where_ + " value");
-      if (!t) return std::unexpected(t.error());
-      in_.templates[name] = std::move(*t);
+      if (auto ok = assign(in_.templates[name], templateOf(value_, where_ + " value")); !ok)
+        return std::unexpected(ok.error());
       return {};
     }
     auto it = in_.templates.find(name);
@@ -303,9 +304,8 @@ class Patcher {
         return {};
       }
       // 'add' on headers replaces the whole headers object (Azure).
-      auto headers = headersOf(value_, where_ + " value");
-      if (!headers) return std::unexpected(headers.error());
-      t.headers = std::move(*headers);
+      if (auto ok = assign(t.headers, headersOf(value_, where_ + " value")); !ok)
+        return std::unexpected(ok.error());
       return {};
     }
     return fail(fmt::format("a template has body, headers, expiry and tags, not '{}'", part));
@@ -338,15 +338,13 @@ std::expected<Installation, InvalidField> parseInstallationJson(std::string_view
     const std::string_view name = str(member.name);
     const Value& v = member.value;
     if (name == "installationId") {
-      auto id = stringField(v, "installationId");
-      if (!id) return std::unexpected(id.error());
-      in.id = std::move(*id);
+      if (auto ok = assign(in.id, stringField(v, "installationId")); !ok)
+        return std::unexpected(ok.error());
       has_id = true;
     } else if (name == "userId" || name == "userID") {
       if (v.IsNull()) continue;
-      auto user = stringField(v, std::string(name));
-      if (!user) return std::unexpected(user.error());
-      in.user_id = std::move(*user);
+      if (auto ok = assign(in.user_id, stringField(v, std::string(name))); !ok)
+        return std::unexpected(ok.error());
     } else if (name == "platform") {
       auto platform_name = stringField(v, "platform");
       if (!platform_name) return std::unexpected(platform_name.error());
@@ -363,18 +361,18 @@ std::expected<Installation, InvalidField> parseInstallationJson(std::string_view
       has_channel = true;
     } else if (name == "tags") {
       if (v.IsNull()) continue;
-      auto tags = stringArray(v, "tags");
-      if (!tags) return std::unexpected(tags.error());
-      in.tags = std::move(*tags);
+      if (auto ok = assign(in.tags, stringArray(v, "tags")); !ok)
+        return std::unexpected(ok.error());
     } else if (name == "templates") {
       if (v.IsNull()) continue;
       if (!v.IsObject())
         return invalid("templates", fmt::format("must be an object, not {}", typeName(v)));
       for (const auto& t : v.GetObject()) {
         const std::string template_name(str(t.name));
-        auto parsed = templateOf(t.value, "templates/" + template_name);
-        if (!parsed) return std::unexpected(parsed.error());
-        in.templates[template_name] = std::move(*parsed);
+        if (auto ok = assign(in.templates[template_name],
+                             templateOf(t.value, "templates/" + template_name));
+            !ok)
+          return std::unexpected(ok.error());
       }
     } else if (name == "expirationTime") {
       if (v.IsNull()) continue;
@@ -471,9 +469,8 @@ std::expected<std::vector<PatchOperation>, InvalidField> parsePatchJson(std::str
     }
     auto path_member = item.FindMember("path");
     if (path_member == item.MemberEnd()) return invalid(where + "/path", "is required");
-    auto path = stringField(path_member->value, where + "/path");
-    if (!path) return std::unexpected(path.error());
-    op.path = std::move(*path);
+    if (auto ok = assign(op.path, stringField(path_member->value, where + "/path")); !ok)
+      return std::unexpected(ok.error());
     if (auto value = item.FindMember("value"); value != item.MemberEnd()) {
       rapidjson::StringBuffer buffer;
       rapidjson::Writer<rapidjson::StringBuffer> w(buffer);

@@ -133,6 +133,12 @@ TEST(Config, RejectsOutOfRangeValues) {
               HasSubstr("http.max_header_bytes: 10 is out of range"));
   EXPECT_THAT(errorOf("[storage]\nblock_cache_mb = 0\n"),
               HasSubstr("storage.block_cache_mb: 0 is out of range"));
+  EXPECT_THAT(errorOf("[storage]\npartitions = 0\n"),
+              HasSubstr("storage.partitions: 0 is out of range (allowed: 1 to 65536)"));
+  EXPECT_THAT(errorOf("[storage]\nmax_tags_per_installation = 0\n"),
+              HasSubstr("storage.max_tags_per_installation: 0 is out of range"));
+  EXPECT_THAT(errorOf("[storage]\nmax_tag_length = 2000\n"),
+              HasSubstr("storage.max_tag_length: 2000 is out of range"));
 }
 
 TEST(Config, RejectsBadEnumValuesAndEmptyDataDir) {

@@ -263,6 +263,17 @@ TEST_F(InstallationStoreTest, RefusesADifferentPartitionCount) {
   EXPECT_THAT(store.error(), HasSubstr("was created with 16 partitions, not 32"));
 }
 
+TEST_F(InstallationStoreTest, RefusesAnImpossiblePartitionCount) {
+  store_.reset();
+  for (const uint32_t partitions : {0u, 65537u}) {
+    StoreOptions options;
+    options.partitions = partitions;
+    auto store = InstallationStore::open(*database_, options);
+    ASSERT_FALSE(store.has_value());
+    EXPECT_THAT(store.error(), HasSubstr("the partition count must be 1 to 65536"));
+  }
+}
+
 TEST_F(InstallationStoreTest, FinishesAReleaseACrashInterrupted) {
   put(apnsInstallation("old", {}, 5));
   auto outcome = put(apnsInstallation("new", {}, 5));
