@@ -248,13 +248,13 @@ std::expected<std::optional<HandleOwner>, StoreError> InstallationStore::handleO
   return decodeHandleOwner(value);
 }
 
-std::expected<std::optional<InstallationStore::Loaded>, StoreError> InstallationStore::load(
+std::expected<std::optional<uint32_t>, StoreError> InstallationStore::ordinalOf(
     std::string_view hub, uint32_t partition, std::string_view installation_id) const {
-  auto& db = database_.db();
   std::string value;
-  auto status = db.Get(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kInstallationIds),
-                       idKey(hub, partition, installation_id), &value);
-  if (status.IsNotFound()) return std::optional<Loaded>();
+  const auto status =
+      database_.db().Get(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kInstallationIds),
+                         idKey(hub, partition, installation_id), &value);
+  if (status.IsNotFound()) return std::optional<uint32_t>();
   if (!status.ok()) return std::unexpected(storageError(status, "reading an installation id"));
   if (value.size() != 4) {
     return std::unexpected(
@@ -262,18 +262,23 @@ std::expected<std::optional<InstallationStore::Loaded>, StoreError> Installation
                    fmt::format("installation {}: corrupt id entry", installation_id),
                    {}});
   }
-  const uint32_t ordinal = readBigEndian32(value);
-  status = db.Get(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kInstallations),
-                  recordKey(hub, partition, ordinal), &value);
-  if (!status.ok()) return std::unexpected(storageError(status, "reading an installation"));
-  auto installation = decodeInstallation(value);
-  if (!installation) {
-    return std::unexpected(StoreError{StoreError::Code::kStorage,
-                                      fmt::format("installation {}: unreadable record: {}",
-                                                  installation_id, installation.error()),
-                                      {}});
+  return readBigEndian32(value);
+}
+
+std::expected<std::optional<InstallationStore::Loaded>, StoreError> InstallationStore::load(
+    std::string_view hub, uint32_t partition, std::string_view installation_id) const {
+  auto ordinal = ordinalOf(hub, partition, installation_id);
+  if (!ordinal) return std::unexpected(ordinal.error());
+  if (!*ordinal) return std::optional<Loaded>();
+  auto installation = getByOrdinal(hub, partition, **ordinal);
+  if (!installation) return std::unexpected(installation.error());
+  if (!*installation) {
+    return std::unexpected(
+        StoreError{StoreError::Code::kStorage,
+                   fmt::format("installation {}: id entry without a record", installation_id),
+                   {}});
   }
-  return Loaded{ordinal, std::move(*installation)};
+  return Loaded{**ordinal, std::move(**installation)};
 }
 
 std::expected<WriteOutcome, StoreError> InstallationStore::upsert(std::string_view hub,
@@ -491,14 +496,11 @@ std::expected<CompiledExpression, StoreError> InstallationStore::compile(
     std::vector<std::pair<uint32_t, uint32_t>> found;
     if (leaf.kind == TagExpressionNode::Kind::kInstallationId) {
       const uint32_t partition = partitionOf(hub, leaf.value);
-      std::string value;
-      const auto status = database_.db().Get(rocksdb::ReadOptions(),
-                                             database_.handle(ColumnFamily::kInstallationIds),
-                                             idKey(hub, partition, leaf.value), &value);
-      if (status.ok() && value.size() == 4) {
-        found.emplace_back(partition, readBigEndian32(value));
-      } else if (!status.ok() && !status.IsNotFound()) {
-        error = storageError(status, "resolving $InstallationId");
+      auto ordinal = ordinalOf(hub, partition, leaf.value);
+      if (!ordinal) {
+        error = ordinal.error();
+      } else if (*ordinal) {
+        found.emplace_back(partition, **ordinal);
       }
       return found;
     }

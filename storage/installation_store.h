@@ -142,6 +142,8 @@ class InstallationStore {
 
   HubIndex* hubIndex(std::string_view hub) const;
   HubIndex& hubIndexForWrite(std::string_view hub);
+  std::expected<std::optional<uint32_t>, StoreError> ordinalOf(
+      std::string_view hub, uint32_t partition, std::string_view installation_id) const;
   std::expected<std::optional<Loaded>, StoreError> load(std::string_view hub, uint32_t partition,
                                                         std::string_view installation_id) const;
   std::expected<WriteOutcome, StoreError> commit(std::string_view hub, uint32_t partition,
