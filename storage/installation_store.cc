@@ -238,31 +238,36 @@ std::mutex& InstallationStore::handleLock(std::string_view hub, Platform platfor
   return handle_locks_[h % handle_locks_.size()];
 }
 
+std::expected<std::optional<std::string>, StoreError> InstallationStore::read(
+    ColumnFamily cf, const std::string& key, std::string_view what) const {
+  std::string value;
+  const auto status = database_.db().Get(rocksdb::ReadOptions(), database_.handle(cf), key, &value);
+  if (status.IsNotFound()) return std::optional<std::string>();
+  if (!status.ok()) return std::unexpected(storageError(status, fmt::format("reading {}", what)));
+  return value;
+}
+
 std::expected<std::optional<HandleOwner>, StoreError> InstallationStore::handleOwner(
     const std::string& key) const {
-  std::string value;
-  const auto status = database_.db().Get(rocksdb::ReadOptions(),
-                                         database_.handle(ColumnFamily::kHandles), key, &value);
-  if (status.IsNotFound()) return std::optional<HandleOwner>();
-  if (!status.ok()) return std::unexpected(storageError(status, "reading the handle index"));
-  return decodeHandleOwner(value);
+  auto value = read(ColumnFamily::kHandles, key, "the handle index");
+  if (!value) return std::unexpected(value.error());
+  if (!*value) return std::optional<HandleOwner>();
+  return decodeHandleOwner(**value);
 }
 
 std::expected<std::optional<uint32_t>, StoreError> InstallationStore::ordinalOf(
     std::string_view hub, uint32_t partition, std::string_view installation_id) const {
-  std::string value;
-  const auto status =
-      database_.db().Get(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kInstallationIds),
-                         idKey(hub, partition, installation_id), &value);
-  if (status.IsNotFound()) return std::optional<uint32_t>();
-  if (!status.ok()) return std::unexpected(storageError(status, "reading an installation id"));
-  if (value.size() != 4) {
+  auto value = read(ColumnFamily::kInstallationIds, idKey(hub, partition, installation_id),
+                    "an installation id");
+  if (!value) return std::unexpected(value.error());
+  if (!*value) return std::optional<uint32_t>();
+  if ((*value)->size() != 4) {
     return std::unexpected(
         StoreError{StoreError::Code::kStorage,
                    fmt::format("installation {}: corrupt id entry", installation_id),
                    {}});
   }
-  return readBigEndian32(value);
+  return readBigEndian32(**value);
 }
 
 std::expected<std::optional<InstallationStore::Loaded>, StoreError> InstallationStore::load(
@@ -476,13 +481,11 @@ std::expected<std::optional<Installation>, StoreError> InstallationStore::get(
 
 std::expected<std::optional<Installation>, StoreError> InstallationStore::getByOrdinal(
     std::string_view hub, uint32_t partition, uint32_t ordinal) const {
-  std::string value;
-  const auto status =
-      database_.db().Get(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kInstallations),
-                         recordKey(hub, partition, ordinal), &value);
-  if (status.IsNotFound()) return std::optional<Installation>();
-  if (!status.ok()) return std::unexpected(storageError(status, "reading an installation"));
-  auto installation = decodeInstallation(value);
+  auto value =
+      read(ColumnFamily::kInstallations, recordKey(hub, partition, ordinal), "an installation");
+  if (!value) return std::unexpected(value.error());
+  if (!*value) return std::optional<Installation>();
+  auto installation = decodeInstallation(**value);
   if (!installation) {
     return std::unexpected(StoreError{StoreError::Code::kStorage, installation.error(), {}});
   }

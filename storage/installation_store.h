@@ -142,6 +142,10 @@ class InstallationStore {
 
   HubIndex* hubIndex(std::string_view hub) const;
   HubIndex& hubIndexForWrite(std::string_view hub);
+  // A point lookup: nullopt when the key is absent.
+  std::expected<std::optional<std::string>, StoreError> read(ColumnFamily cf,
+                                                             const std::string& key,
+                                                             std::string_view what) const;
   std::expected<std::optional<uint32_t>, StoreError> ordinalOf(
       std::string_view hub, uint32_t partition, std::string_view installation_id) const;
   std::expected<std::optional<Loaded>, StoreError> load(std::string_view hub, uint32_t partition,
