@@ -145,25 +145,45 @@ void BM_InstallationUpsert(benchmark::State& state) {
       }
     }
   }
+  // range(1) = batch size: 1 is one upsert() per write; more is upsertBatch(), as a shard commits
+  // the writes queued in one loop turn. An iteration is one batch.
+  const auto batch_size = static_cast<size_t>(state.range(1));
   size_t i = 0;
   for (auto _ : state) {
-    auto outcome = fixture->store->upsert("benchhub", prepared[i++]);
-    if (!outcome) state.SkipWithError(outcome.error().message.c_str());
+    if (batch_size == 1) {
+      auto outcome = fixture->store->upsert("benchhub", std::move(prepared[i++]));
+      if (!outcome) state.SkipWithError(outcome.error().message.c_str());
+      continue;
+    }
+    std::vector<Installation> batch(
+        std::make_move_iterator(prepared.begin() + static_cast<ptrdiff_t>(i)),
+        std::make_move_iterator(prepared.begin() + static_cast<ptrdiff_t>(i + batch_size)));
+    i += batch_size;
+    for (auto& outcome : fixture->store->upsertBatch("benchhub", std::move(batch))) {
+      if (!outcome) state.SkipWithError(outcome.error().message.c_str());
+    }
   }
-  state.SetItemsProcessed(state.iterations());
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(batch_size));
   state.SetLabel(overwrite ? "overwrite" : "create");
   prepared.clear();
   fixture.reset();
   std::lock_guard lock(g_upsert_mutex);
   if (g_upsert.use_count() == 1) g_upsert.reset();  // the last thread closes the store
 }
-BENCHMARK(BM_InstallationUpsert)
-    ->Arg(0)
-    ->Arg(1)
-    ->Threads(1)
-    ->Threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))
-    ->Iterations(kUpsertsPerThread)
-    ->UseRealTime();
+// Iterations are batches, so each batch size is its own registration (Google Benchmark sets
+// iterations per registration, not per argument set).
+[[maybe_unused]] const bool g_upsert_registered = [] {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int64_t batch : {1, 16, 64, 256}) {
+    auto* b = benchmark::RegisterBenchmark("BM_InstallationUpsert", BM_InstallationUpsert)
+                  ->Args({0, batch})
+                  ->Args({1, batch})
+                  ->Threads(1);
+    if (cores > 1) b->Threads(cores);
+    b->Iterations(kUpsertsPerThread / batch)->UseRealTime();
+  }
+  return true;
+}();
 
 // --- BM_TagExpressionEval ------------------------------------------------------------------------
 

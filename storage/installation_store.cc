@@ -9,6 +9,8 @@
 #include <charconv>
 #include <chrono>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "common/log.h"
 #include "storage/keys.h"
@@ -231,15 +233,132 @@ InstallationStore::HubIndex& InstallationStore::hubIndexForWrite(std::string_vie
   return *slot;
 }
 
-std::mutex& InstallationStore::handleLock(std::string_view hub, Platform platform,
-                                          std::string_view handle) {
-  size_t h = std::hash<std::string_view>{}(hub)*31 + static_cast<size_t>(platform);
-  h ^= std::hash<std::string_view>{}(handle) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-  return handle_locks_[h % handle_locks_.size()];
-}
+// The changes of one database write: any number of logical changes, each complete in itself,
+// committed together (one WAL append, one write-group entry) and applied to the in-memory index
+// once durable. With read-back on, a later change reads what an earlier one staged (the second
+// upsert of one installation in a batch sees the first).
+class InstallationStore::Staging {
+ public:
+  struct IndexChange {
+    PartitionIndex* index = nullptr;
+    uint32_t ordinal = 0;
+    std::optional<IndexEntry> removed;
+    std::optional<IndexEntry> added;
+    bool deactivate = false;
+  };
+
+  Staging(Database& database, bool read_back) : database_(database), read_back_(read_back) {}
+
+  void put(ColumnFamily cf, const std::string& key, std::string value) {
+    batch_.Put(database_.handle(cf), key, value);
+    if (tracked(cf)) overlay_[overlayKey(cf, key)] = std::move(value);
+  }
+  void erase(ColumnFamily cf, const std::string& key) {
+    batch_.Delete(database_.handle(cf), key);
+    if (tracked(cf)) overlay_[overlayKey(cf, key)] = std::nullopt;
+  }
+  // What this staging holds for the key: nullptr if it never wrote it, else the value it wrote
+  // (nullopt when it deleted the key).
+  const std::optional<std::string>* find(ColumnFamily cf, const std::string& key) const {
+    if (overlay_.empty()) return nullptr;
+    auto it = overlay_.find(overlayKey(cf, key));
+    return it == overlay_.end() ? nullptr : &it->second;
+  }
+
+  void allocated(PartitionIndex& index, uint32_t ordinal) {
+    allocated_.emplace_back(&index, ordinal);
+  }
+  void change(IndexChange change) { changes_.push_back(std::move(change)); }
+  bool empty() const { return batch_.Count() == 0; }
+
+  rocksdb::WriteBatch& batch() { return batch_; }
+  // The write failed: ordinals taken for new installations are free again.
+  void giveBack() {
+    for (auto [index, ordinal] : allocated_) index->releaseOrdinal(ordinal);
+  }
+  // The write is durable: bring the index in step. Returns the change in installation count.
+  int64_t apply() {
+    int64_t delta = 0;
+    for (auto& c : changes_) {
+      if (c.removed) c.index->remove(c.ordinal, *c.removed);
+      if (c.added) c.index->add(c.ordinal, *c.added);
+      if (c.deactivate) c.index->setActive(c.ordinal, false);
+      if (c.removed && !c.added) {
+        c.index->releaseOrdinal(c.ordinal);
+        --delta;
+      } else if (c.added && !c.removed) {
+        ++delta;
+      }
+    }
+    return delta;
+  }
+
+ private:
+  bool tracked(ColumnFamily cf) const {
+    return read_back_ && (cf == ColumnFamily::kInstallations ||
+                          cf == ColumnFamily::kInstallationIds || cf == ColumnFamily::kHandles);
+  }
+  static std::string overlayKey(ColumnFamily cf, const std::string& key) {
+    std::string out(1, static_cast<char>(cf));
+    out += key;
+    return out;
+  }
+
+  Database& database_;
+  const bool read_back_;
+  rocksdb::WriteBatch batch_;
+  std::unordered_map<std::string, std::optional<std::string>> overlay_;
+  std::vector<std::pair<PartitionIndex*, uint32_t>> allocated_;
+  std::vector<IndexChange> changes_;
+};
+
+// The handles a write claims or releases, held from reading the handle index until the write is
+// durable, so the handle index always names the latest claimant. All of a write's handles are
+// taken at once or not at all (no lock order, no deadlock), and two writes wait for each other
+// only when they share a handle (or a 64-bit hash of one): striped mutexes made two shards'
+// batches of 64 queue behind each other nearly always.
+class InstallationStore::HandleLocks {
+ public:
+  explicit HandleLocks(InstallationStore& store) : store_(store) {}
+  HandleLocks(const HandleLocks&) = delete;
+  HandleLocks& operator=(const HandleLocks&) = delete;
+  ~HandleLocks() {
+    if (!locked_) return;
+    {
+      std::lock_guard lock(store_.claims_mutex_);
+      for (uint64_t h : needed_) store_.claimed_handles_.erase(h);
+    }
+    store_.claims_released_.notify_all();
+  }
+
+  void need(std::string_view hub, Platform platform, std::string_view handle) {
+    uint64_t h = std::hash<std::string_view>{}(hub)*31 + static_cast<uint64_t>(platform);
+    h ^= std::hash<std::string_view>{}(handle) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    needed_.push_back(h);
+  }
+  void lock() {
+    std::sort(needed_.begin(), needed_.end());
+    needed_.erase(std::unique(needed_.begin(), needed_.end()), needed_.end());
+    std::unique_lock lock(store_.claims_mutex_);
+    store_.claims_released_.wait(lock, [&] {
+      return std::none_of(needed_.begin(), needed_.end(),
+                          [&](uint64_t h) { return store_.claimed_handles_.contains(h); });
+    });
+    store_.claimed_handles_.insert(needed_.begin(), needed_.end());
+    locked_ = true;
+  }
+
+ private:
+  InstallationStore& store_;
+  std::vector<uint64_t> needed_;
+  bool locked_ = false;
+};
 
 std::expected<std::optional<std::string>, StoreError> InstallationStore::read(
-    ColumnFamily cf, const std::string& key, std::string_view what) const {
+    ColumnFamily cf, const std::string& key, std::string_view what, const Staging* staging) const {
+  if (staging != nullptr) {
+    if (const auto* staged = staging->find(cf, key)) return *staged;
+  }
   std::string value;
   const auto status = database_.db().Get(rocksdb::ReadOptions(), database_.handle(cf), key, &value);
   if (status.IsNotFound()) return std::optional<std::string>();
@@ -248,17 +367,18 @@ std::expected<std::optional<std::string>, StoreError> InstallationStore::read(
 }
 
 std::expected<std::optional<HandleOwner>, StoreError> InstallationStore::handleOwner(
-    const std::string& key) const {
-  auto value = read(ColumnFamily::kHandles, key, "the handle index");
+    const std::string& key, const Staging* staging) const {
+  auto value = read(ColumnFamily::kHandles, key, "the handle index", staging);
   if (!value) return std::unexpected(value.error());
   if (!*value) return std::optional<HandleOwner>();
   return decodeHandleOwner(**value);
 }
 
 std::expected<std::optional<uint32_t>, StoreError> InstallationStore::ordinalOf(
-    std::string_view hub, uint32_t partition, std::string_view installation_id) const {
+    std::string_view hub, uint32_t partition, std::string_view installation_id,
+    const Staging* staging) const {
   auto value = read(ColumnFamily::kInstallationIds, idKey(hub, partition, installation_id),
-                    "an installation id");
+                    "an installation id", staging);
   if (!value) return std::unexpected(value.error());
   if (!*value) return std::optional<uint32_t>();
   if ((*value)->size() != 4) {
@@ -270,12 +390,26 @@ std::expected<std::optional<uint32_t>, StoreError> InstallationStore::ordinalOf(
   return readBigEndian32(**value);
 }
 
+std::expected<std::optional<Installation>, StoreError> InstallationStore::record(
+    std::string_view hub, uint32_t partition, uint32_t ordinal, const Staging* staging) const {
+  auto value = read(ColumnFamily::kInstallations, recordKey(hub, partition, ordinal),
+                    "an installation", staging);
+  if (!value) return std::unexpected(value.error());
+  if (!*value) return std::optional<Installation>();
+  auto installation = decodeInstallation(**value);
+  if (!installation) {
+    return std::unexpected(StoreError{StoreError::Code::kStorage, installation.error(), {}});
+  }
+  return std::move(*installation);
+}
+
 std::expected<std::optional<InstallationStore::Loaded>, StoreError> InstallationStore::load(
-    std::string_view hub, uint32_t partition, std::string_view installation_id) const {
-  auto ordinal = ordinalOf(hub, partition, installation_id);
+    std::string_view hub, uint32_t partition, std::string_view installation_id,
+    const Staging* staging) const {
+  auto ordinal = ordinalOf(hub, partition, installation_id, staging);
   if (!ordinal) return std::unexpected(ordinal.error());
   if (!*ordinal) return std::optional<Loaded>();
-  auto installation = getByOrdinal(hub, partition, **ordinal);
+  auto installation = record(hub, partition, **ordinal, staging);
   if (!installation) return std::unexpected(installation.error());
   if (!*installation) {
     return std::unexpected(
@@ -286,19 +420,100 @@ std::expected<std::optional<InstallationStore::Loaded>, StoreError> Installation
   return Loaded{**ordinal, std::move(**installation)};
 }
 
+std::expected<void, StoreError> InstallationStore::write(Staging& staging, std::string_view doing) {
+  if (staging.empty()) return {};
+  const auto status = database_.db().Write(database_.writeOptions(), &staging.batch());
+  if (!status.ok()) {
+    staging.giveBack();
+    return std::unexpected(storageError(status, doing));
+  }
+  const int64_t delta = staging.apply();
+  if (delta >= 0) {
+    installation_count_.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed);
+  } else {
+    installation_count_.fetch_sub(static_cast<uint64_t>(-delta), std::memory_order_relaxed);
+  }
+  return {};
+}
+
 std::expected<WriteOutcome, StoreError> InstallationStore::upsert(std::string_view hub,
                                                                   Installation installation) {
-  installation.normalize();
-  if (auto ok = validateInstallation(installation, options_.limits); !ok) {
-    return std::unexpected(invalidError(ok.error()));
+  std::vector<Installation> one;
+  one.push_back(std::move(installation));
+  return std::move(upsertBatch(hub, std::move(one)).front());
+}
+
+std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertBatch(
+    std::string_view hub, std::vector<Installation> installations) {
+  const size_t n = installations.size();
+  std::vector<std::expected<WriteOutcome, StoreError>> results(n);
+  struct Pending {
+    uint32_t partition = 0;
+    bool valid = false;
+    bool repeated = false;  // an earlier upsert in this batch has the same id
+    std::optional<Loaded> previous;
+  };
+  std::vector<Pending> pending(n);
+  // Upserts of one batch that touch the same installation or handle read what the earlier ones
+  // staged; batches without such overlaps (the usual case) skip keeping that overlay.
+  std::unordered_set<std::string_view> ids;
+  std::unordered_set<std::string_view> handles;
+  bool overlapping = false;
+  HandleLocks locks(*this);
+  // Validate and read what is stored; note every handle a claim or a release will touch.
+  for (size_t i = 0; i < n; ++i) {
+    Installation& installation = installations[i];
+    installation.normalize();
+    if (auto ok = validateInstallation(installation, options_.limits); !ok) {
+      results[i] = std::unexpected(invalidError(ok.error()));
+      continue;
+    }
+    Pending& p = pending[i];
+    p.partition = partitionOf(hub, installation.id);
+    p.repeated = !ids.insert(installation.id).second;
+    overlapping = overlapping || p.repeated;
+    auto previous = load(hub, p.partition, installation.id);
+    if (!previous) {
+      results[i] = std::unexpected(previous.error());
+      continue;
+    }
+    p.previous = std::move(*previous);
+    p.valid = true;
+    locks.need(hub, installation.platform, installation.push_channel);
+    overlapping = overlapping || !handles.insert(installation.push_channel).second;
+    if (p.previous) {
+      const Installation& old = p.previous->installation;
+      locks.need(hub, old.platform, old.push_channel);
+      if (old.push_channel != installation.push_channel) {
+        overlapping = overlapping || !handles.insert(old.push_channel).second;
+      }
+    }
   }
-  const uint32_t partition = partitionOf(hub, installation.id);
-  auto previous = load(hub, partition, installation.id);
-  if (!previous) return std::unexpected(previous.error());
-  // A PUT is a fresh claim on its channel, whatever happened to the previous one.
-  installation.expired_push_channel = false;
-  installation.last_active_on = 0;
-  return commit(hub, partition, std::move(*previous), std::move(installation));
+  locks.lock();
+  Staging staging(database_, overlapping);
+  for (size_t i = 0; i < n; ++i) {
+    Pending& p = pending[i];
+    if (!p.valid) continue;
+    if (p.repeated) {
+      auto previous = load(hub, p.partition, installations[i].id, &staging);
+      if (!previous) {
+        results[i] = std::unexpected(previous.error());
+        continue;
+      }
+      p.previous = std::move(*previous);
+    }
+    // A PUT is a fresh claim on its channel, whatever happened to the previous one.
+    installations[i].expired_push_channel = false;
+    installations[i].last_active_on = 0;
+    results[i] =
+        stage(staging, hub, p.partition, std::move(p.previous), std::move(installations[i]));
+  }
+  if (auto ok = write(staging, "writing installations"); !ok) {
+    for (auto& result : results) {
+      if (result) result = std::unexpected(ok.error());
+    }
+  }
+  return results;
 }
 
 std::expected<WriteOutcome, StoreError> InstallationStore::patch(
@@ -316,106 +531,87 @@ std::expected<WriteOutcome, StoreError> InstallationStore::patch(
   if (auto ok = validateInstallation(next, options_.limits); !ok) {
     return std::unexpected(invalidError(ok.error()));
   }
-  return commit(hub, partition, std::move(*previous), std::move(next));
+  HandleLocks locks(*this);
+  locks.need(hub, next.platform, next.push_channel);
+  locks.need(hub, (*previous)->installation.platform, (*previous)->installation.push_channel);
+  locks.lock();
+  Staging staging(database_, false);
+  auto outcome = stage(staging, hub, partition, std::move(*previous), std::move(next));
+  if (!outcome) return outcome;
+  if (auto ok = write(staging, "writing an installation"); !ok) return std::unexpected(ok.error());
+  return outcome;
 }
 
-std::expected<WriteOutcome, StoreError> InstallationStore::commit(std::string_view hub,
-                                                                  uint32_t partition,
-                                                                  std::optional<Loaded> previous,
-                                                                  Installation next) {
-  auto& db = database_.db();
+std::expected<WriteOutcome, StoreError> InstallationStore::stage(Staging& staging,
+                                                                 std::string_view hub,
+                                                                 uint32_t partition,
+                                                                 std::optional<Loaded> previous,
+                                                                 Installation next) {
   PartitionIndex& index = hubIndexForWrite(hub).partitions[partition];
   const Installation* old = previous ? &previous->installation : nullptr;
   next.version = old != nullptr ? old->version + 1 : 1;
   next.last_update = options_.clock();
 
+  // Every read first, so that a failure leaves nothing of this change staged.
   const std::string new_handle_key = handleKey(hub, next.platform, next.push_channel);
   const bool handle_changed =
       old != nullptr && (old->platform != next.platform || old->push_channel != next.push_channel);
-  std::mutex& new_lock = handleLock(hub, next.platform, next.push_channel);
-  std::mutex& old_lock =
-      handle_changed ? handleLock(hub, old->platform, old->push_channel) : new_lock;
-  // Claims of one handle are serialised, so the handle index always names the latest claimant.
-  std::unique_lock<std::mutex> first(new_lock, std::defer_lock);
-  std::unique_lock<std::mutex> second(old_lock, std::defer_lock);
-  if (&new_lock == &old_lock) {
-    first.lock();
-  } else {
-    std::lock(first, second);
+  std::optional<std::string> drop_old_handle;
+  if (handle_changed) {
+    std::string old_key = handleKey(hub, old->platform, old->push_channel);
+    auto owner = handleOwner(old_key, &staging);
+    if (!owner) return std::unexpected(owner.error());
+    if (*owner && (*owner)->installation_id == next.id) drop_old_handle = std::move(old_key);
   }
+  auto holder = handleOwner(new_handle_key, &staging);
+  if (!holder) return std::unexpected(holder.error());
 
   const uint32_t ordinal = previous ? previous->ordinal : index.allocateOrdinal();
-  const auto give_back = [&] {
-    if (!previous) index.releaseOrdinal(ordinal);
-  };
-  rocksdb::WriteBatch batch;
-  auto* ids = database_.handle(ColumnFamily::kInstallationIds);
-  auto* records = database_.handle(ColumnFamily::kInstallations);
-  auto* handles = database_.handle(ColumnFamily::kHandles);
-  auto* users = database_.handle(ColumnFamily::kUsers);
-  auto* meta = database_.handle(ColumnFamily::kMeta);
-
   if (!previous) {
+    staging.allocated(index, ordinal);
     std::string value;
     appendBigEndian32(value, ordinal);
-    batch.Put(ids, idKey(hub, partition, next.id), value);
+    staging.put(ColumnFamily::kInstallationIds, idKey(hub, partition, next.id), std::move(value));
   }
-  batch.Put(records, recordKey(hub, partition, ordinal), encodeInstallation(next));
-
-  if (handle_changed) {
-    const std::string old_key = handleKey(hub, old->platform, old->push_channel);
-    auto owner = handleOwner(old_key);
-    if (!owner) {
-      give_back();
-      return std::unexpected(owner.error());
-    }
-    if (*owner && (*owner)->installation_id == next.id) batch.Delete(handles, old_key);
-  }
-  auto holder = handleOwner(new_handle_key);
-  if (!holder) {
-    give_back();
-    return std::unexpected(holder.error());
-  }
+  staging.put(ColumnFamily::kInstallations, recordKey(hub, partition, ordinal),
+              encodeInstallation(next));
+  if (drop_old_handle) staging.erase(ColumnFamily::kHandles, *drop_old_handle);
   std::optional<HandleRelease> released;
   if (*holder && (*holder)->installation_id != next.id) {
     released = HandleRelease{(*holder)->partition, (*holder)->installation_id, next.platform,
                              next.push_channel};
     std::string value(1, static_cast<char>(next.platform));
     value += next.push_channel;
-    batch.Put(meta, releaseKey(hub, released->partition, released->installation_id), value);
+    staging.put(ColumnFamily::kMeta,
+                releaseKey(hub, released->partition, released->installation_id), std::move(value));
   }
-  batch.Put(handles, new_handle_key, encodeHandleOwner({partition, ordinal, next.id}));
+  staging.put(ColumnFamily::kHandles, new_handle_key,
+              encodeHandleOwner({partition, ordinal, next.id}));
 
   const std::string_view old_user = old != nullptr ? std::string_view(old->user_id) : "";
   if (old_user != next.user_id) {
-    if (!old_user.empty()) batch.Delete(users, userKey(hub, old_user, partition, ordinal));
-    if (!next.user_id.empty()) batch.Put(users, userKey(hub, next.user_id, partition, ordinal), "");
+    if (!old_user.empty())
+      staging.erase(ColumnFamily::kUsers, userKey(hub, old_user, partition, ordinal));
+    if (!next.user_id.empty()) {
+      staging.put(ColumnFamily::kUsers, userKey(hub, next.user_id, partition, ordinal), "");
+    }
   }
 
-  const auto status = db.Write(database_.writeOptions(), &batch);
-  if (!status.ok()) {
-    give_back();
-    return std::unexpected(storageError(status, "writing an installation"));
-  }
-  if (old != nullptr) {
-    index.remove(ordinal, indexEntryOf(*old, dictionary_));
-  } else {
-    installation_count_.fetch_add(1, std::memory_order_relaxed);
-  }
-  index.add(ordinal, indexEntryOf(next, dictionary_));
+  Staging::IndexChange change{&index, ordinal, std::nullopt, indexEntryOf(next, dictionary_)};
+  if (old != nullptr) change.removed = indexEntryOf(*old, dictionary_);
+  staging.change(std::move(change));
   return WriteOutcome{std::move(next), !previous.has_value(), std::move(released)};
 }
 
 std::expected<void, StoreError> InstallationStore::applyHandleRelease(
     std::string_view hub, const HandleRelease& release) {
-  auto& db = database_.db();
-  std::unique_lock lock(handleLock(hub, release.platform, release.handle));
-  rocksdb::WriteBatch batch;
-  batch.Delete(database_.handle(ColumnFamily::kMeta),
-               releaseKey(hub, release.partition, release.installation_id));
+  HandleLocks locks(*this);
+  locks.need(hub, release.platform, release.handle);
+  locks.lock();
+  Staging staging(database_, false);
+  staging.erase(ColumnFamily::kMeta, releaseKey(hub, release.partition, release.installation_id));
   auto loaded = load(hub, release.partition, release.installation_id);
   if (!loaded) return std::unexpected(loaded.error());
-  std::optional<uint32_t> deactivate;
   if (*loaded) {
     Installation& in = (*loaded)->installation;
     auto owner = handleOwner(handleKey(hub, release.platform, release.handle));
@@ -428,15 +624,16 @@ std::expected<void, StoreError> InstallationStore::applyHandleRelease(
       in.last_active_on = options_.clock();
       in.last_update = in.last_active_on;
       ++in.version;
-      batch.Put(database_.handle(ColumnFamily::kInstallations),
-                recordKey(hub, release.partition, (*loaded)->ordinal), encodeInstallation(in));
-      deactivate = (*loaded)->ordinal;
+      staging.put(ColumnFamily::kInstallations,
+                  recordKey(hub, release.partition, (*loaded)->ordinal), encodeInstallation(in));
+      Staging::IndexChange change;
+      change.index = &hubIndexForWrite(hub).partitions[release.partition];
+      change.ordinal = (*loaded)->ordinal;
+      change.deactivate = true;
+      staging.change(std::move(change));
     }
   }
-  const auto status = db.Write(database_.writeOptions(), &batch);
-  if (!status.ok()) return std::unexpected(storageError(status, "releasing a handle"));
-  if (deactivate) hubIndexForWrite(hub).partitions[release.partition].setActive(*deactivate, false);
-  return {};
+  return write(staging, "releasing a handle");
 }
 
 std::expected<bool, StoreError> InstallationStore::remove(std::string_view hub,
@@ -448,26 +645,27 @@ std::expected<bool, StoreError> InstallationStore::remove(std::string_view hub,
   const Installation& old = (*loaded)->installation;
   const uint32_t ordinal = (*loaded)->ordinal;
 
-  std::unique_lock lock(handleLock(hub, old.platform, old.push_channel));
-  rocksdb::WriteBatch batch;
-  batch.Delete(database_.handle(ColumnFamily::kInstallationIds), idKey(hub, partition, old.id));
-  batch.Delete(database_.handle(ColumnFamily::kInstallations), recordKey(hub, partition, ordinal));
+  HandleLocks locks(*this);
+  locks.need(hub, old.platform, old.push_channel);
+  locks.lock();
+  Staging staging(database_, false);
+  staging.erase(ColumnFamily::kInstallationIds, idKey(hub, partition, old.id));
+  staging.erase(ColumnFamily::kInstallations, recordKey(hub, partition, ordinal));
   const std::string handle_key = handleKey(hub, old.platform, old.push_channel);
   auto owner = handleOwner(handle_key);
   if (!owner) return std::unexpected(owner.error());
   if (*owner && (*owner)->installation_id == old.id) {
-    batch.Delete(database_.handle(ColumnFamily::kHandles), handle_key);
+    staging.erase(ColumnFamily::kHandles, handle_key);
   }
   if (!old.user_id.empty()) {
-    batch.Delete(database_.handle(ColumnFamily::kUsers),
-                 userKey(hub, old.user_id, partition, ordinal));
+    staging.erase(ColumnFamily::kUsers, userKey(hub, old.user_id, partition, ordinal));
   }
-  const auto status = database_.db().Write(database_.writeOptions(), &batch);
-  if (!status.ok()) return std::unexpected(storageError(status, "deleting an installation"));
-  PartitionIndex& index = hubIndexForWrite(hub).partitions[partition];
-  index.remove(ordinal, indexEntryOf(old, dictionary_));
-  index.releaseOrdinal(ordinal);
-  installation_count_.fetch_sub(1, std::memory_order_relaxed);
+  Staging::IndexChange change;
+  change.index = &hubIndexForWrite(hub).partitions[partition];
+  change.ordinal = ordinal;
+  change.removed = indexEntryOf(old, dictionary_);
+  staging.change(std::move(change));
+  if (auto ok = write(staging, "deleting an installation"); !ok) return std::unexpected(ok.error());
   return true;
 }
 
@@ -481,15 +679,7 @@ std::expected<std::optional<Installation>, StoreError> InstallationStore::get(
 
 std::expected<std::optional<Installation>, StoreError> InstallationStore::getByOrdinal(
     std::string_view hub, uint32_t partition, uint32_t ordinal) const {
-  auto value =
-      read(ColumnFamily::kInstallations, recordKey(hub, partition, ordinal), "an installation");
-  if (!value) return std::unexpected(value.error());
-  if (!*value) return std::optional<Installation>();
-  auto installation = decodeInstallation(**value);
-  if (!installation) {
-    return std::unexpected(StoreError{StoreError::Code::kStorage, installation.error(), {}});
-  }
-  return std::move(*installation);
+  return record(hub, partition, ordinal, nullptr);
 }
 
 std::expected<CompiledExpression, StoreError> InstallationStore::compile(

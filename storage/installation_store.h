@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <expected>
 #include <functional>
@@ -14,6 +15,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "storage/database.h"
@@ -81,6 +83,12 @@ class InstallationStore {
 
   // Create or overwrite (Azure PUT). Validates first; nothing is written when invalid.
   std::expected<WriteOutcome, StoreError> upsert(std::string_view hub, Installation installation);
+  // Many upserts in one database write (one WAL append): what a shard does with the writes queued
+  // in one loop turn. Each result is what upsert() would have answered had they run in order; an
+  // invalid installation fails alone, a failed write fails them all. Same threading rule: no
+  // other call may touch these installations' partitions meanwhile.
+  std::vector<std::expected<WriteOutcome, StoreError>> upsertBatch(
+      std::string_view hub, std::vector<Installation> installations);
   // Azure PATCH, applied atomically: all operations or none. kNotFound if there is no such
   // installation.
   std::expected<WriteOutcome, StoreError> patch(std::string_view hub,
@@ -140,20 +148,33 @@ class InstallationStore {
 
   InstallationStore(Database& database, StoreOptions options);
 
+  class Staging;
+  class HandleLocks;
+
   HubIndex* hubIndex(std::string_view hub) const;
   HubIndex& hubIndexForWrite(std::string_view hub);
-  // A point lookup: nullopt when the key is absent.
-  std::expected<std::optional<std::string>, StoreError> read(ColumnFamily cf,
-                                                             const std::string& key,
-                                                             std::string_view what) const;
+  // A point lookup: nullopt when the key is absent. With `staging`, what it staged wins.
+  std::expected<std::optional<std::string>, StoreError> read(
+      ColumnFamily cf, const std::string& key, std::string_view what,
+      const Staging* staging = nullptr) const;
   std::expected<std::optional<uint32_t>, StoreError> ordinalOf(
-      std::string_view hub, uint32_t partition, std::string_view installation_id) const;
+      std::string_view hub, uint32_t partition, std::string_view installation_id,
+      const Staging* staging = nullptr) const;
+  std::expected<std::optional<Installation>, StoreError> record(std::string_view hub,
+                                                                uint32_t partition,
+                                                                uint32_t ordinal,
+                                                                const Staging* staging) const;
   std::expected<std::optional<Loaded>, StoreError> load(std::string_view hub, uint32_t partition,
-                                                        std::string_view installation_id) const;
-  std::expected<WriteOutcome, StoreError> commit(std::string_view hub, uint32_t partition,
-                                                 std::optional<Loaded> previous, Installation next);
-  std::mutex& handleLock(std::string_view hub, Platform platform, std::string_view handle);
-  std::expected<std::optional<HandleOwner>, StoreError> handleOwner(const std::string& key) const;
+                                                        std::string_view installation_id,
+                                                        const Staging* staging = nullptr) const;
+  std::expected<std::optional<HandleOwner>, StoreError> handleOwner(
+      const std::string& key, const Staging* staging = nullptr) const;
+  // Stages a create or overwrite (the caller holds the handle locks it needs).
+  std::expected<WriteOutcome, StoreError> stage(Staging& staging, std::string_view hub,
+                                                uint32_t partition, std::optional<Loaded> previous,
+                                                Installation next);
+  // Writes what is staged and, once durable, applies it to the index.
+  std::expected<void, StoreError> write(Staging& staging, std::string_view doing);
 
   std::expected<void, std::string> checkPartitionCount();
   std::expected<void, std::string> rebuild();
@@ -164,7 +185,9 @@ class InstallationStore {
   TagDictionary dictionary_;
   mutable std::shared_mutex hubs_mutex_;
   std::map<std::string, std::unique_ptr<HubIndex>, std::less<>> hubs_;
-  std::array<std::mutex, 256> handle_locks_;
+  std::mutex claims_mutex_;  // HandleLocks: handles being claimed or released right now
+  std::condition_variable claims_released_;
+  std::unordered_set<uint64_t> claimed_handles_;
   std::atomic<uint64_t> unreadable_records_{0};
   std::atomic<uint64_t> installation_count_{0};
 };

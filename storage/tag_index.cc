@@ -23,6 +23,27 @@ uint32_t TagDictionary::intern(std::string_view tag) {
   return it->second;
 }
 
+std::vector<uint32_t> TagDictionary::internAll(std::span<const std::string_view> tags) {
+  std::vector<uint32_t> ids(tags.size(), kMissing);
+  bool missing = false;
+  {
+    std::shared_lock lock(mutex_);
+    for (size_t i = 0; i < tags.size(); ++i) {
+      if (auto it = ids_.find(tags[i]); it != ids_.end()) {
+        ids[i] = it->second;
+      } else {
+        missing = true;
+      }
+    }
+  }
+  if (missing) {
+    for (size_t i = 0; i < tags.size(); ++i) {
+      if (ids[i] == kMissing) ids[i] = intern(tags[i]);
+    }
+  }
+  return ids;
+}
+
 uint32_t TagDictionary::find(std::string_view tag) const {
   std::shared_lock lock(mutex_);
   auto it = ids_.find(tag);
@@ -38,12 +59,14 @@ IndexEntry indexEntryOf(const Installation& installation, TagDictionary& diction
   IndexEntry entry;
   entry.platform = installation.platform;
   entry.active = !installation.expired_push_channel;
-  entry.tag_ids.reserve(installation.tags.size() + installation.templates.size());
-  for (const auto& tag : installation.tags) entry.tag_ids.push_back(dictionary.intern(tag));
+  std::vector<std::string_view> names;
+  names.reserve(installation.tags.size() + installation.templates.size());
+  for (const auto& tag : installation.tags) names.emplace_back(tag);
   for (const auto& [name, t] : installation.templates) {
-    entry.tag_ids.push_back(dictionary.intern(name));
-    for (const auto& tag : t.tags) entry.tag_ids.push_back(dictionary.intern(tag));
+    names.emplace_back(name);
+    for (const auto& tag : t.tags) names.emplace_back(tag);
   }
+  entry.tag_ids = dictionary.internAll(names);
   std::sort(entry.tag_ids.begin(), entry.tag_ids.end());
   entry.tag_ids.erase(std::unique(entry.tag_ids.begin(), entry.tag_ids.end()), entry.tag_ids.end());
   return entry;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +26,8 @@ class TagDictionary {
   static constexpr uint32_t kMissing = UINT32_MAX;
 
   uint32_t intern(std::string_view tag);
+  // intern() of each, under one shared lock when all are known (the common case on writes).
+  std::vector<uint32_t> internAll(std::span<const std::string_view> tags);
   uint32_t find(std::string_view tag) const;  // kMissing when no installation ever had it
   size_t size() const;
 
