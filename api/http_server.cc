@@ -145,44 +145,14 @@ Counter& HttpServer::responsesCounter(unsigned status) {
 }
 
 std::expected<void, std::string> HttpServer::listen(const ListenAddress& address) {
-  boost::system::error_code ec;
-  const auto ip = asio::ip::make_address(address.host, ec);
-  if (ec)
-    return std::unexpected(
-        fmt::format("cannot listen on {}: {}", address.toString(), ec.message()));
-  uint16_t port = address.port;
-  if (port != 0) {
-    // SO_REUSEPORT would let this process join another's listening group on the same port (same
-    // user) and silently split its traffic. A probe bound without it fails if anyone listens.
-    tcp::acceptor probe(shard_states_.front()->context);
-    probe.open(ip.is_v6() ? tcp::v6() : tcp::v4(), ec);
-    if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) probe.bind(tcp::endpoint(ip, port), ec);
-    if (ec) {
-      return std::unexpected(
-          fmt::format("cannot listen on {}: {}", address.toString(), ec.message()));
-    }
+  std::vector<asio::io_context*> contexts;
+  for (auto& shard : shard_states_) contexts.push_back(&shard->context);
+  auto listening = listenOnEach(address, contexts);
+  if (!listening) return std::unexpected(listening.error());
+  for (size_t i = 0; i < shard_states_.size(); ++i) {
+    shard_states_[i]->acceptor.emplace(std::move(listening->acceptors[i]));
   }
-  for (auto& shard : shard_states_) {
-    // Each shard binds the same port with SO_REUSEPORT; with port 0 the first bind picks it.
-    tcp::endpoint endpoint(ip, port);
-    auto& acceptor = shard->acceptor.emplace(shard->context);
-    acceptor.open(endpoint.protocol(), ec);
-    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) {
-      using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-      acceptor.set_option(reuse_port(true), ec);
-    }
-    if (!ec) acceptor.bind(endpoint, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      for (auto& s : shard_states_) s->acceptor.reset();
-      return std::unexpected(fmt::format(
-          "cannot listen on {}: {}", ListenAddress{address.host, port}.toString(), ec.message()));
-    }
-    port = acceptor.local_endpoint().port();
-  }
-  port_ = port;
+  port_ = listening->port;
   return {};
 }
 

@@ -17,7 +17,7 @@
 
 #include "common/metrics.h"
 #include "hub/config.h"
-#include "hub/shard_set.h"
+#include "common/shard_set.h"
 
 namespace pushhub::api {
 

@@ -9,7 +9,7 @@
 #include "api/http_server.h"
 #include "common/metrics.h"
 #include "hub/config.h"
-#include "hub/shard_set.h"
+#include "common/shard_set.h"
 #include "storage/database.h"
 #include "storage/installation_store.h"
 

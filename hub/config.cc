@@ -372,45 +372,6 @@ std::string commentBlock(std::string_view text, size_t width = 100) {
 
 }  // namespace
 
-std::string ListenAddress::toString() const {
-  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
-  return fmt::format("{}:{}", host, port);
-}
-
-std::expected<ListenAddress, std::string> parseListenAddress(std::string_view text) {
-  const auto bad = [&](std::string_view why) {
-    return std::unexpected(fmt::format("{} is not HOST:PORT ({})", tomlString(text), why));
-  };
-  std::string_view host;
-  std::string_view port;
-  if (text.starts_with('[')) {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos) return bad("missing ']' after an IPv6 address");
-    host = text.substr(1, close - 1);
-    if (close + 1 >= text.size() || text[close + 1] != ':') return bad("missing :PORT");
-    port = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return bad("missing :PORT");
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) return bad("write IPv6 addresses as [ADDR]:PORT");
-  }
-  if (host.empty()) return bad("missing host; use 0.0.0.0 for every interface");
-  unsigned long port_number = 0;
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
-  if (port.empty() || ec != std::errc() || end != port.data() + port.size() ||
-      port_number > 65535) {
-    return bad("the port must be a number from 0 to 65535");
-  }
-  std::string address(host);
-  if (address == "localhost") address = "127.0.0.1";
-  boost::system::error_code parse_error;
-  boost::asio::ip::make_address(address, parse_error);
-  if (parse_error) return bad("the host must be an IP address or localhost");
-  return ListenAddress{address, static_cast<uint16_t>(port_number)};
-}
-
 unsigned Config::shardCount() const {
   if (server.shards != 0) return server.shards;
   return std::max(1u, std::thread::hardware_concurrency());

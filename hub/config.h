@@ -11,20 +11,13 @@
 #include <variant>
 #include <vector>
 
+#include "common/listen.h"
 #include "common/log.h"
 #include "storage/database.h"
 #include "storage/installation.h"
 
 namespace pushhub {
 
-struct ListenAddress {
-  std::string host;              // an IPv4 or IPv6 literal
-  uint16_t port = 0;             // 0: any free port (the server logs the one it got)
-  std::string toString() const;  // "127.0.0.1:7070", "[::1]:7070"
-};
-
-// "HOST:PORT" or "[IPV6]:PORT"; HOST is an IP literal or "localhost" (taken as 127.0.0.1).
-std::expected<ListenAddress, std::string> parseListenAddress(std::string_view text);
 
 // The whole configuration of a pushhub process. Every field has a default; a configuration file
 // (TOML), the environment (PUSHHUB_<SECTION>_<KEY>) and command-line flags override it, in that

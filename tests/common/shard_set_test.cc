@@ -1,4 +1,4 @@
-#include "hub/shard_set.h"
+#include "common/shard_set.h"
 
 #include <gtest/gtest.h>
 #include <boost/asio/post.hpp>
