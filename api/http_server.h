@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "common/metrics.h"
-#include "hub/config.h"
 #include "common/shard_set.h"
+#include "hub/config.h"
 
 namespace pushhub::api {
 

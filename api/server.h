@@ -8,8 +8,8 @@
 
 #include "api/http_server.h"
 #include "common/metrics.h"
-#include "hub/config.h"
 #include "common/shard_set.h"
+#include "hub/config.h"
 #include "storage/database.h"
 #include "storage/installation_store.h"
 

@@ -13,6 +13,8 @@ find_package(roaring REQUIRED)
 find_package(pugixml REQUIRED)
 find_package(RapidJSON REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
 
 if(PUSHHUB_BUILD_TESTS)
   find_package(GTest REQUIRED)

@@ -26,8 +26,8 @@ std::string base64UrlEncode(std::string_view bytes);
 std::optional<std::string> base64UrlDecode(std::string_view text);
 std::string base64Encode(std::string_view bytes);
 
-// PEM: PKCS#8 private keys (an APNs .p8 file, a service account's private_key), SubjectPublicKeyInfo
-// public keys. Errors name what was wrong, never the key material.
+// PEM: PKCS#8 private keys (an APNs .p8 file, a service account's private_key),
+// SubjectPublicKeyInfo public keys. Errors name what was wrong, never the key material.
 std::expected<EvpKey, std::string> loadPrivateKeyPem(std::string_view pem);
 std::expected<EvpKey, std::string> loadPublicKeyPem(std::string_view pem);
 std::string publicKeyPem(EVP_PKEY* key);

@@ -44,8 +44,8 @@ std::expected<std::unique_ptr<TlsServerContext>, std::string> makeTlsServerConte
   auto tls = std::make_unique<TlsServerContext>(boost::asio::ssl::context::tls_server);
   SSL_CTX* ctx = tls->context.native_handle();
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(ctx, options.certificate_file.c_str()) != 1) {
     return std::unexpected(
         fmt::format("TLS certificate {}: {}", options.certificate_file, lastError()));

@@ -12,7 +12,7 @@ PACKAGES=(
   # libraries (Boost 1.74 only: Debian's msgpack C++ package depends on it)
   libboost1.74-dev libboost-context1.74-dev
   libssl-dev openssl
-  libnghttp2-dev nghttp2-client
+  libnghttp2-dev nghttp2-client nghttp2-server
   librdkafka-dev
   librocksdb-dev
   libmsgpack-cxx-dev

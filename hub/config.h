@@ -18,7 +18,6 @@
 
 namespace pushhub {
 
-
 // The whole configuration of a pushhub process. Every field has a default; a configuration file
 // (TOML), the environment (PUSHHUB_<SECTION>_<KEY>) and command-line flags override it, in that
 // order. The keys are listed, with their documentation, by configKeys().

@@ -29,8 +29,8 @@ const std::string* Request::find(std::string_view name) const {
 }
 
 size_t Request::count(std::string_view name) const {
-  return static_cast<size_t>(
-      std::count_if(headers.begin(), headers.end(), [&](const Header& h) { return h.name == name; }));
+  return static_cast<size_t>(std::count_if(headers.begin(), headers.end(),
+                                           [&](const Header& h) { return h.name == name; }));
 }
 
 struct ServerSession::Callbacks {
@@ -169,10 +169,9 @@ bool ServerSession::feedFrames(std::string_view bytes) {
     const size_t length = (size_t{h[0]} << 16) | (size_t{h[1]} << 8) | h[2];
     const uint8_t type = h[3];
     const uint8_t flags = h[4];
-    const int32_t stream_id =
-        static_cast<int32_t>(((uint32_t{h[5]} << 24) | (uint32_t{h[6]} << 16) |
-                              (uint32_t{h[7]} << 8) | h[8]) &
-                             0x7FFFFFFFu);
+    const int32_t stream_id = static_cast<int32_t>(
+        ((uint32_t{h[5]} << 24) | (uint32_t{h[6]} << 16) | (uint32_t{h[7]} << 8) | h[8]) &
+        0x7FFFFFFFu);
     if (partial_.size() - offset < kFrameHeaderBytes + length) break;
     if (type == kFrameSettings && (flags & kFlagAck) != 0 && !unacknowledged_limits_.empty()) {
       // Feed what precedes, so that nghttp2 and this gate agree on the streams open.

@@ -98,7 +98,7 @@ class ServerSession {
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   size_t open_streams_ = 0;
 
-  std::string partial_;           // an incomplete frame (or preface) awaiting more bytes
+  std::string partial_;            // an incomplete frame (or preface) awaiting more bytes
   size_t preface_remaining_ = 24;  // the client connection preface precedes the first frame
   std::deque<uint32_t> unacknowledged_limits_;  // SETTINGS sent with MAX_CONCURRENT_STREAMS
   uint32_t acknowledged_limit_ = UINT32_MAX;    // RFC 9113: unlimited until acknowledged

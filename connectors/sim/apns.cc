@@ -46,22 +46,38 @@ bool isDigits(std::string_view s) {
 
 int statusOf(std::string_view reason) {
   static const std::map<std::string_view, int> kStatus = {
-      {"BadCollapseId", 400},        {"BadDeviceToken", 400},
-      {"BadExpirationDate", 400},    {"BadMessageId", 400},
-      {"BadPriority", 400},          {"BadTopic", 400},
-      {"DeviceTokenNotForTopic", 400}, {"DuplicateHeaders", 400},
-      {"IdleTimeout", 400},          {"InvalidPushType", 400},
-      {"MissingDeviceToken", 400},   {"MissingTopic", 400},
-      {"PayloadEmpty", 400},         {"TopicDisallowed", 400},
-      {"BadRequestPayload", 400},    {"BadCertificate", 403},
-      {"BadCertificateEnvironment", 403}, {"ExpiredProviderToken", 403},
-      {"Forbidden", 403},            {"InvalidProviderToken", 403},
-      {"MissingProviderToken", 403}, {"UnrelatedKeyIdInToken", 403},
-      {"BadEnvironmentKeyIdInToken", 403}, {"BadPath", 404},
-      {"MethodNotAllowed", 405},     {"ExpiredToken", 410},
-      {"Unregistered", 410},         {"PayloadTooLarge", 413},
-      {"TooManyProviderTokenUpdates", 429}, {"TooManyRequests", 429},
-      {"InternalServerError", 500},  {"ServiceUnavailable", 503},
+      {"BadCollapseId", 400},
+      {"BadDeviceToken", 400},
+      {"BadExpirationDate", 400},
+      {"BadMessageId", 400},
+      {"BadPriority", 400},
+      {"BadTopic", 400},
+      {"DeviceTokenNotForTopic", 400},
+      {"DuplicateHeaders", 400},
+      {"IdleTimeout", 400},
+      {"InvalidPushType", 400},
+      {"MissingDeviceToken", 400},
+      {"MissingTopic", 400},
+      {"PayloadEmpty", 400},
+      {"TopicDisallowed", 400},
+      {"BadRequestPayload", 400},
+      {"BadCertificate", 403},
+      {"BadCertificateEnvironment", 403},
+      {"ExpiredProviderToken", 403},
+      {"Forbidden", 403},
+      {"InvalidProviderToken", 403},
+      {"MissingProviderToken", 403},
+      {"UnrelatedKeyIdInToken", 403},
+      {"BadEnvironmentKeyIdInToken", 403},
+      {"BadPath", 404},
+      {"MethodNotAllowed", 405},
+      {"ExpiredToken", 410},
+      {"Unregistered", 410},
+      {"PayloadTooLarge", 413},
+      {"TooManyProviderTokenUpdates", 429},
+      {"TooManyRequests", 429},
+      {"InternalServerError", 500},
+      {"ServiceUnavailable", 503},
       {"Shutdown", 503},
   };
   auto it = kStatus.find(reason);
@@ -82,8 +98,8 @@ std::string randomUuid() {
   const uint64_t a = rng();
   const uint64_t b = rng();
   // Version 4, variant 1.
-  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF,
-                     a & 0xFFF, ((b >> 48) & 0x3FFF) | 0x8000, b & 0xFFFFFFFFFFFFull);
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFF,
+                     ((b >> 48) & 0x3FFF) | 0x8000, b & 0xFFFFFFFFFFFFull);
 }
 
 bool isCanonicalUuid(std::string_view text) {
@@ -102,10 +118,9 @@ bool isCanonicalUuid(std::string_view text) {
 ApnsService::ApnsService(ApnsOptions options, const DeviceFates& fates)
     : options_(std::move(options)), fates_(fates) {}
 
-std::optional<std::string> ApnsService::authenticate(const http2::Request& request,
-                                                     ApnsConnection& connection,
-                                                     std::string_view topic,
-                                                     std::chrono::system_clock::time_point now) const {
+std::optional<std::string> ApnsService::authenticate(
+    const http2::Request& request, ApnsConnection& connection, std::string_view topic,
+    std::chrono::system_clock::time_point now) const {
   const std::string* authorization = request.find("authorization");
   if (connection.client_certificate) {
     // Certificate auth: the authorization header is ignored; the certificate names the topic.
@@ -119,8 +134,9 @@ std::optional<std::string> ApnsService::authenticate(const http2::Request& reque
   std::string_view value = *authorization;
   constexpr std::string_view kBearer = "bearer ";
   if (value.size() <= kBearer.size() ||
-      !std::equal(kBearer.begin(), kBearer.end(), value.begin(),
-                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+      !std::equal(kBearer.begin(), kBearer.end(), value.begin(), [](char a, char b) {
+        return a == std::tolower(static_cast<unsigned char>(b));
+      })) {
     return "InvalidProviderToken";
   }
   value.remove_prefix(kBearer.size());
@@ -190,7 +206,8 @@ ApnsOutcome ApnsService::handle(const http2::Request& request, ApnsConnection& c
     outcome.response.headers.push_back({"content-type", "application/json"});
     if (reason == "Unregistered" || reason == "ExpiredToken") {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
-      outcome.response.body = fmt::format(R"({{"reason":"{}","timestamp":{}}})", reason, ms.count());
+      outcome.response.body =
+          fmt::format(R"({{"reason":"{}","timestamp":{}}})", reason, ms.count());
     } else {
       outcome.response.body = fmt::format(R"({{"reason":"{}"}})", reason);
     }
@@ -215,7 +232,8 @@ ApnsOutcome ApnsService::handle(const http2::Request& request, ApnsConnection& c
     topic = connection.certificate_topic;
   }
   const std::string* collapse_id = request.find("apns-collapse-id");
-  if (collapse_id != nullptr && collapse_id->size() > kMaxCollapseId) return reject("BadCollapseId");
+  if (collapse_id != nullptr && collapse_id->size() > kMaxCollapseId)
+    return reject("BadCollapseId");
   const std::string* priority = request.find("apns-priority");
   if (priority != nullptr && *priority != "10" && *priority != "5" && *priority != "1") {
     return reject("BadPriority");
@@ -232,7 +250,8 @@ ApnsOutcome ApnsService::handle(const http2::Request& request, ApnsConnection& c
 
   const std::string* path = request.find(":path");
   constexpr std::string_view kDevicePath = "/3/device/";
-  if (path == nullptr || !std::string_view(*path).starts_with(kDevicePath)) return reject("BadPath");
+  if (path == nullptr || !std::string_view(*path).starts_with(kDevicePath))
+    return reject("BadPath");
   const std::string_view token = std::string_view(*path).substr(kDevicePath.size());
   if (token.empty()) return reject("MissingDeviceToken");
   if (token.find('/') != std::string_view::npos || token.find('?') != std::string_view::npos) {

@@ -19,20 +19,20 @@
 namespace pushhub::connectors::sim {
 
 struct ApnsKey {
-  std::string key_id;   // 10 characters
-  std::string team_id;  // 10 characters
+  std::string key_id;               // 10 characters
+  std::string team_id;              // 10 characters
   std::vector<std::string> topics;  // bundle ids this key may push to
   std::shared_ptr<EVP_PKEY> public_key;
 };
 
 struct ApnsOptions {
   std::vector<ApnsKey> keys;
-  uint32_t initial_max_streams = 1;     // until the first accepted request (token auth)
-  uint32_t raised_max_streams = 1000;   // after it
+  uint32_t initial_max_streams = 1;           // until the first accepted request (token auth)
+  uint32_t raised_max_streams = 1000;         // after it
   bool drop_streams_after_rejection = false;  // back to 1 after a rejected request [O]
-  size_t min_token_hex = 64;            // device tokens: even-length hex of at least this
-  bool reject_invalid_json = false;     // Apple documents no reason; opt-in (BadRequestPayload)
-  bool sandbox = false;                 // adds apns-unique-id to responses
+  size_t min_token_hex = 64;                  // device tokens: even-length hex of at least this
+  bool reject_invalid_json = false;  // Apple documents no reason; opt-in (BadRequestPayload)
+  bool sandbox = false;              // adds apns-unique-id to responses
   std::chrono::seconds token_lifetime{3600};
   std::chrono::seconds token_update_interval{1200};
 };
@@ -43,7 +43,7 @@ struct ApnsConnection {
   std::string certificate_topic;  // bundle id from the client certificate (certificate auth)
   std::string pinned_team;        // team of the first authenticated push
   std::string pinned_key;
-  std::string current_token;      // last token accepted on this connection
+  std::string current_token;  // last token accepted on this connection
   std::chrono::system_clock::time_point token_since{};
   bool token_changed_once = false;
 };
@@ -65,8 +65,8 @@ class ApnsService {
   const ApnsOptions& options() const { return options_; }
 
  private:
-  std::optional<std::string> authenticate(const http2::Request& request,
-                                          ApnsConnection& connection, std::string_view topic,
+  std::optional<std::string> authenticate(const http2::Request& request, ApnsConnection& connection,
+                                          std::string_view topic,
                                           std::chrono::system_clock::time_point now) const;
 
   ApnsOptions options_;

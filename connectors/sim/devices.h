@@ -4,11 +4,11 @@
 // WNS 410), bad (APNs 400 BadDeviceToken, FCM 400 INVALID_ARGUMENT, WNS 404). A handle matches by
 // exact value (from a file, one per line) or by prefix. Everything else is a live device.
 
+#include <expected>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 #include <vector>
-#include <expected>
 
 namespace pushhub::connectors::sim {
 
@@ -16,7 +16,9 @@ enum class DeviceFate { kActive, kUnregistered, kBad };
 
 class DeviceFates {
  public:
-  void addUnregisteredPrefix(std::string prefix) { unregistered_prefixes_.push_back(std::move(prefix)); }
+  void addUnregisteredPrefix(std::string prefix) {
+    unregistered_prefixes_.push_back(std::move(prefix));
+  }
   void addBadPrefix(std::string prefix) { bad_prefixes_.push_back(std::move(prefix)); }
   void addUnregistered(std::string handle) { unregistered_.insert(std::move(handle)); }
   // One handle per line; blank lines and lines starting with '#' are skipped.

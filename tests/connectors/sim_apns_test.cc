@@ -1,0 +1,398 @@
+// pushhub-sim's APNs listener, driven by independent HTTP/2 clients (curl --http2 and nghttp from
+// Debian's packages) against the real binary: every request rule, the token-auth rules, the
+// stream-limit SETTINGS, faults, /stats and --record.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <regex>
+
+#include "connectors/jwt.h"
+#include "connectors/sim/keygen.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace pushhub::connectors::sim {
+namespace {
+
+using ::testing::HasSubstr;
+using pushhub::testing::ChildProcess;
+using namespace std::chrono_literals;
+
+constexpr auto kTimeout = 10s;
+const std::string kToken(64, 'a');
+
+struct Reply {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lowercase names
+  std::string body;
+};
+
+std::string readFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Runs a command, returns its output (stdout and stderr together).
+std::string run(const std::vector<std::string>& args) {
+  // Debian's curl and nghttp (deploy/install-deps.sh installs them).
+  const std::string binary = args.front().find('/') == std::string::npos ? "/usr/bin/" + args.front()
+                                                                         : args.front();
+  ChildProcess process(binary, std::vector<std::string>(args.begin() + 1, args.end()));
+  process.drainOutput(kTimeout);
+  process.waitForExit(kTimeout);
+  return process.output();
+}
+
+// Splits `curl -i` output into replies (one per response, as --next makes several).
+std::vector<Reply> parseReplies(const std::string& output) {
+  std::vector<Reply> replies;
+  size_t pos = 0;
+  while ((pos = output.find("HTTP/", pos)) != std::string::npos) {
+    Reply reply;
+    const size_t line_end = output.find("\r\n", pos);
+    if (line_end == std::string::npos) break;
+    const std::string status_line = output.substr(pos, line_end - pos);
+    reply.status = std::stoi(status_line.substr(status_line.find(' ') + 1, 3));
+    size_t cursor = line_end + 2;
+    for (;;) {
+      const size_t end = output.find("\r\n", cursor);
+      if (end == std::string::npos || end == cursor) {
+        cursor = end == std::string::npos ? output.size() : end + 2;
+        break;
+      }
+      const std::string line = output.substr(cursor, end - cursor);
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string name = line.substr(0, colon);
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        reply.headers[name] = line.substr(colon + 2);
+      }
+      cursor = end + 2;
+    }
+    const size_t next = output.find("HTTP/", cursor);
+    reply.body = output.substr(cursor, (next == std::string::npos ? output.size() : next) - cursor);
+    replies.push_back(std::move(reply));
+    pos = cursor;
+  }
+  return replies;
+}
+
+class SimApnsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new pushhub::testing::TempDir();
+    auto generated = generateDevelopmentCredentials(dir_->path() / "creds");
+    ASSERT_TRUE(generated.has_value()) << generated.error();
+    const std::string conf = readFile(generated->sim_config);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(conf, m, std::regex(R"re("(\w{10}):(\w{10}):([^:]+):([^"]+)")re")));
+    key_id_ = m[1];
+    team_id_ = m[2];
+    auto key = loadPrivateKeyPem(readFile(std::string(m[3])));
+    ASSERT_TRUE(key.has_value());
+    key_ = key->release();
+    ca_ = (dir_->path() / "creds" / "ca.crt").string();
+  }
+  static void TearDownTestSuite() {
+    EVP_PKEY_free(key_);
+    delete dir_;
+  }
+
+  void start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--config", (dir_->path() / "creds" / "sim.conf").string(),
+                                     "--apns-listen", "127.0.0.1:0", "--admin-listen",
+                                     "127.0.0.1:0", "--loops", "2", "--unregistered-prefix", "dead",
+                                     "--bad-prefix", "bbbb"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    sim_ = std::make_unique<ChildProcess>(PUSHHUB_SIM_BINARY, args);
+    auto line = sim_->waitForLine("pushhub-sim ready", kTimeout);
+    ASSERT_TRUE(line.has_value()) << sim_->output();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(apns=(\d+) admin=(\d+))")));
+    apns_port_ = std::stoi(m[1]);
+    admin_port_ = std::stoi(m[2]);
+  }
+
+  static std::string jwt(int64_t iat_offset_seconds = 0, std::string kid = "",
+                         std::string team = "") {
+    const auto iat = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count() +
+                     iat_offset_seconds;
+    auto token = signJwt(fmt::format(R"({{"alg":"ES256","kid":"{}"}})", kid.empty() ? key_id_ : kid),
+                         fmt::format(R"({{"iss":"{}","iat":{}}})", team.empty() ? team_id_ : team, iat),
+                         key_, JwtAlgorithm::kEs256);
+    return *token;
+  }
+
+  // The curl arguments of one request; `headers` replace the defaults of the same name, an empty
+  // value drops one.
+  std::vector<std::string> requestArgs(std::map<std::string, std::string> headers = {},
+                                       std::string body = R"({"aps":{"alert":"hi"}})",
+                                       std::string path = "", std::string method = "POST") {
+    std::map<std::string, std::string> all = {{"authorization", "bearer " + jwt()},
+                                              {"apns-topic", "com.example.pushhub"},
+                                              {"apns-push-type", "alert"}};
+    for (auto& [k, v] : headers) all[k] = v;
+    std::vector<std::string> args = {
+        fmt::format("https://localhost:{}{}", apns_port_,
+                    path.empty() ? "/3/device/" + kToken : path),
+        "-X", method};
+    for (auto& [k, v] : all) {
+      if (!v.empty()) args.insert(args.end(), {"-H", k + ": " + v});
+    }
+    if (!body.empty()) args.insert(args.end(), {"--data-binary", body});
+    return args;
+  }
+
+  Reply send(std::map<std::string, std::string> headers = {},
+             std::string body = R"({"aps":{"alert":"hi"}})", std::string path = "",
+             std::string method = "POST") {
+    std::vector<std::string> args = {"curl", "-s", "-i", "--http2", "--cacert", ca_};
+    auto request = requestArgs(std::move(headers), std::move(body), std::move(path), std::move(method));
+    args.insert(args.end(), request.begin(), request.end());
+    auto replies = parseReplies(run(args));
+    EXPECT_EQ(replies.size(), 1u);
+    return replies.empty() ? Reply{} : replies.front();
+  }
+
+  std::string reasonOf(const Reply& reply) {
+    std::smatch m;
+    if (std::regex_search(reply.body, m, std::regex(R"re("reason":"(\w+)")re"))) return m[1];
+    return "";
+  }
+
+  std::string adminGet(std::string path) {
+    return run({"curl", "-s", fmt::format("http://127.0.0.1:{}{}", admin_port_, path)});
+  }
+
+  static inline pushhub::testing::TempDir* dir_ = nullptr;
+  static inline std::string key_id_, team_id_, ca_;
+  static inline EVP_PKEY* key_ = nullptr;
+  std::unique_ptr<ChildProcess> sim_;
+  int apns_port_ = 0;
+  int admin_port_ = 0;
+};
+
+TEST_F(SimApnsTest, AcceptsAValidPushAndEchoesTheApnsId) {
+  start();
+  const std::string id = "eabeae54-14a8-11e5-b60b-1697f925ec7b";
+  Reply reply = send({{"apns-id", id}, {"apns-priority", "10"}, {"apns-expiration", "0"}});
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.headers["apns-id"], id);
+  EXPECT_EQ(reply.body, "");
+  // Without an apns-id, one is generated.
+  Reply generated = send();
+  EXPECT_EQ(generated.status, 200);
+  EXPECT_THAT(generated.headers["apns-id"],
+              ::testing::MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
+}
+
+TEST_F(SimApnsTest, RejectsEachMalformedRequestWithAppleStatusAndReason) {
+  start();
+  struct Case {
+    std::string name;
+    Reply reply;
+    int status;
+    std::string reason;
+  };
+  const std::string voip_topic = "com.example.pushhub.voip";
+  std::vector<Case> cases;
+  cases.push_back({"GET", send({}, "", "", "GET"), 405, "MethodNotAllowed"});
+  cases.push_back({"bad path", send({}, "{}", "/3/devices/" + kToken), 404, "BadPath"});
+  cases.push_back({"no token", send({}, "{}", "/3/device/"), 400, "MissingDeviceToken"});
+  cases.push_back({"short token", send({}, "{}", "/3/device/abcd"), 400, "BadDeviceToken"});
+  cases.push_back({"non-hex token", send({}, "{}", "/3/device/" + std::string(64, 'z')), 400,
+                   "BadDeviceToken"});
+  cases.push_back({"no topic", send({{"apns-topic", ""}}), 400, "MissingTopic"});
+  cases.push_back({"long collapse id", send({{"apns-collapse-id", std::string(65, 'c')}}), 400,
+                   "BadCollapseId"});
+  cases.push_back({"priority 7", send({{"apns-priority", "7"}}), 400, "BadPriority"});
+  cases.push_back({"push type", send({{"apns-push-type", "banner"}}), 400, "InvalidPushType"});
+  cases.push_back({"apns-id", send({{"apns-id", "not-a-uuid"}}), 400, "BadMessageId"});
+  cases.push_back({"uppercase apns-id", send({{"apns-id", "EABEAE54-14A8-11E5-B60B-1697F925EC7B"}}),
+                   400, "BadMessageId"});
+  cases.push_back({"expiration", send({{"apns-expiration", "soon"}}), 400, "BadExpirationDate"});
+  cases.push_back({"no authorization", send({{"authorization", ""}}), 403, "MissingProviderToken"});
+  cases.push_back({"garbage token", send({{"authorization", "bearer abc.def.ghi"}}), 403,
+                   "InvalidProviderToken"});
+  cases.push_back({"unknown key", send({{"authorization", "bearer " + jwt(0, "ZZZZZZZZZZ")}}), 403,
+                   "InvalidProviderToken"});
+  cases.push_back({"wrong team", send({{"authorization", "bearer " + jwt(0, "", "ZZZZZZZZZZ")}}),
+                   403, "InvalidProviderToken"});
+  cases.push_back({"old token", send({{"authorization", "bearer " + jwt(-3601)}}), 403,
+                   "ExpiredProviderToken"});
+  cases.push_back({"other bundle", send({{"apns-topic", "com.other.app"}}), 400, "TopicDisallowed"});
+  cases.push_back({"voip without suffix", send({{"apns-push-type", "voip"}}), 400,
+                   "TopicDisallowed"});
+  cases.push_back({"background at 10",
+                   send({{"apns-push-type", "background"}, {"apns-priority", "10"}}), 400,
+                   "BadPriority"});
+  cases.push_back({"empty payload", send({}, ""), 400, "PayloadEmpty"});
+  cases.push_back({"4097 bytes", send({}, std::string(4097, 'x')), 413, "PayloadTooLarge"});
+  cases.push_back({"voip 5121 bytes",
+                   send({{"apns-push-type", "voip"}, {"apns-topic", voip_topic}},
+                        std::string(5121, 'x')),
+                   413, "PayloadTooLarge"});
+  cases.push_back({"bad token by fate", send({}, "{}", "/3/device/bbbb" + std::string(60, '0')),
+                   400, "BadDeviceToken"});
+  for (const auto& c : cases) {
+    EXPECT_EQ(c.reply.status, c.status) << c.name << ": " << c.reply.body;
+    EXPECT_EQ(reasonOf(c.reply), c.reason) << c.name << ": " << c.reply.body;
+    EXPECT_TRUE(c.reply.headers.contains("apns-id")) << c.name;
+    EXPECT_EQ(c.reply.headers.at("content-type"), "application/json") << c.name;
+  }
+  // What the limits allow is accepted.
+  EXPECT_EQ(send({}, std::string(4096, 'x')).status, 200);
+  EXPECT_EQ(send({{"apns-push-type", "voip"}, {"apns-topic", voip_topic}}, std::string(5120, 'x'))
+                .status,
+            200);
+  EXPECT_EQ(send({{"apns-collapse-id", std::string(64, 'c')}}).status, 200);
+  EXPECT_EQ(send({}, "{}", "/3/device/" + std::string(160, 'a')).status, 200);  // Live Activity size
+}
+
+TEST_F(SimApnsTest, DuplicateHeadersAreRejected) {
+  start();
+  std::vector<std::string> args = {"curl", "-s", "-i", "--http2", "--cacert", ca_};
+  auto request = requestArgs();
+  args.insert(args.end(), request.begin(), request.end());
+  args.insert(args.end(), {"-H", "apns-priority: 10", "-H", "apns-priority: 5"});
+  auto replies = parseReplies(run(args));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].status, 400);
+  EXPECT_EQ(reasonOf(replies[0]), "DuplicateHeaders");
+}
+
+TEST_F(SimApnsTest, UnregisteredDevicesGet410WithATimestamp) {
+  start();
+  const auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  Reply reply = send({}, "{}", "/3/device/dead" + std::string(60, '0'));
+  EXPECT_EQ(reply.status, 410);
+  EXPECT_EQ(reasonOf(reply), "Unregistered");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(reply.body, m, std::regex(R"("timestamp":(\d+))")));
+  EXPECT_GE(std::stoll(m[1]), before);
+}
+
+TEST_F(SimApnsTest, ANewTokenWithinTwentyMinutesOnOneConnectionIsTooManyUpdates) {
+  start();
+  // --next keeps the connection: the second request brings another (valid) token.
+  std::vector<std::string> args = {"curl", "-s", "-i", "--http2", "--cacert", ca_};
+  const std::string in_use = "bearer " + jwt(-10);  // ECDSA: every signing gives another token
+  auto first = requestArgs({{"authorization", in_use}});
+  auto second = requestArgs({{"authorization", "bearer " + jwt(0)}});
+  auto third = requestArgs({{"authorization", in_use}});
+  args.insert(args.end(), first.begin(), first.end());
+  for (auto* next : {&second, &third}) {
+    args.insert(args.end(), {"--next", "-s", "-i", "--http2", "--cacert", ca_});
+    args.insert(args.end(), next->begin(), next->end());
+  }
+  auto replies = parseReplies(run(args));
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[0].status, 200);
+  EXPECT_EQ(replies[1].status, 429);
+  EXPECT_EQ(reasonOf(replies[1]), "TooManyProviderTokenUpdates");
+  EXPECT_EQ(replies[2].status, 200) << "the token in use stays valid";
+  // A fresh connection may bring the new token.
+  EXPECT_EQ(send().status, 200);
+}
+
+TEST_F(SimApnsTest, OneStreamUntilTheFirstAcceptedPushThenTheRaisedLimit) {
+  start({"--apns-max-streams", "777"});
+  const std::string body_file = (dir_->path() / "body.json").string();
+  std::ofstream(body_file) << R"({"aps":{"alert":"hi"}})";
+  const std::string out = run({"nghttp", "-nv", "-H", ":method: POST", "-H",
+                               "authorization: bearer " + jwt(), "-H",
+                               "apns-topic: com.example.pushhub", "-d", body_file,
+                               fmt::format("https://127.0.0.1:{}/3/device/{}", apns_port_, kToken)});
+  const size_t first = out.find("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):1]");
+  const size_t raised = out.find("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):777");
+  const size_t status = out.find(":status: 200");
+  ASSERT_NE(first, std::string::npos) << out;
+  ASSERT_NE(raised, std::string::npos) << out;
+  ASSERT_NE(status, std::string::npos) << out;
+  EXPECT_LT(first, raised);
+}
+
+TEST_F(SimApnsTest, InjectsServerErrorsThrottlingAndGoaway) {
+  start({"--fault-500", "1"});
+  Reply error = send();
+  EXPECT_EQ(error.status, 500);
+  EXPECT_EQ(reasonOf(error), "InternalServerError");
+  sim_.reset();
+  start({"--fault-429", "1"});
+  EXPECT_EQ(reasonOf(send()), "TooManyRequests");
+  sim_.reset();
+  start({"--fault-503", "1"});
+  EXPECT_EQ(send().status, 503);
+  sim_.reset();
+  // Two requests that curl would send on one connection: after the GOAWAY that follows the
+  // first answer, the second needs a connection of its own.
+  const auto two_requests = [&] {
+    std::vector<std::string> args = {"curl", "-s", "-i", "--http2", "--cacert", ca_};
+    const std::string token = "bearer " + jwt();
+    auto request = requestArgs({{"authorization", token}});
+    args.insert(args.end(), request.begin(), request.end());
+    args.insert(args.end(), {"--next", "-s", "-i", "--http2", "--cacert", ca_});
+    args.insert(args.end(), request.begin(), request.end());
+    return parseReplies(run(args));
+  };
+  sim_.reset();
+  start();
+  EXPECT_EQ(two_requests().size(), 2u);
+  EXPECT_THAT(adminGet("/stats"), HasSubstr(R"("connections":1,)"));
+  sim_.reset();
+  start({"--fault-goaway-every", "1"});
+  auto replies = two_requests();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].status, 200);
+  EXPECT_EQ(replies[1].status, 200);
+  EXPECT_THAT(adminGet("/stats"), HasSubstr(R"("connections":2,)"));
+}
+
+TEST_F(SimApnsTest, CountsOutcomesAtStatsAndResets) {
+  start();
+  send();
+  send({{"apns-priority", "7"}});
+  const std::string stats = adminGet("/stats");
+  EXPECT_THAT(stats, HasSubstr(R"("apns":{"requests":2,"accepted":1)"));
+  EXPECT_THAT(stats, HasSubstr(R"("BadPriority":1)"));
+  EXPECT_THAT(stats, HasSubstr(R"("200":1,"400":1)"));
+  run({"curl", "-s", "-X", "POST", fmt::format("http://127.0.0.1:{}/stats/reset", admin_port_)});
+  EXPECT_EQ(adminGet("/stats"), "{}");
+  EXPECT_THAT(adminGet("/nope"), HasSubstr("error"));
+}
+
+TEST_F(SimApnsTest, RecordsEveryAcceptedNotification) {
+  const std::string record = (dir_->path() / "record.jsonl").string();
+  start({"--record", record});
+  send({{"apns-collapse-id", "c1"}}, R"({"aps":{"alert":"recorded"}})");
+  send({{"apns-priority", "7"}});  // rejected: not recorded
+  sim_.reset();
+  const std::string lines = readFile(record);
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 1);
+  EXPECT_THAT(lines, HasSubstr(R"("service":"apns","handle":")" + kToken));
+  EXPECT_THAT(lines, HasSubstr(R"("apns-collapse-id":"c1")"));
+  EXPECT_THAT(lines, HasSubstr(R"("body":"{\"aps\":{\"alert\":\"recorded\"}}")"));
+}
+
+TEST_F(SimApnsTest, RefusesToStartWithoutCertificateOrWithABadKey) {
+  ChildProcess no_cert(PUSHHUB_SIM_BINARY, {"--apns-listen", "127.0.0.1:0"});
+  EXPECT_EQ(no_cert.waitForExit(kTimeout), 2);
+  EXPECT_THAT(no_cert.output(), HasSubstr("--tls-cert and --tls-key are required"));
+  ChildProcess bad_key(PUSHHUB_SIM_BINARY,
+                       {"--config", (dir_->path() / "creds" / "sim.conf").string(), "--apns-key",
+                        "KEY:TEAM:/nonexistent.p8"});
+  EXPECT_EQ(bad_key.waitForExit(kTimeout), 2);
+  EXPECT_THAT(bad_key.output(), HasSubstr("cannot read /nonexistent.p8"));
+}
+
+}  // namespace
+}  // namespace pushhub::connectors::sim
