@@ -20,15 +20,15 @@ struct X509Deleter {
 };
 using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 
-std::expected<void, std::string> writeFile(const std::filesystem::path& path,
-                                           std::string_view text, bool secret = false) {
+std::expected<void, std::string> writeFile(const std::filesystem::path& path, std::string_view text,
+                                           bool secret = false) {
   std::ofstream out(path, std::ios::trunc);
   if (!out) return std::unexpected(fmt::format("cannot write {}", path.string()));
   out << text;
   out.close();
   if (secret) {
-    std::filesystem::permissions(path, std::filesystem::perms::owner_read |
-                                           std::filesystem::perms::owner_write);
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   }
   return {};
 }
@@ -78,7 +78,8 @@ X509Ptr newCertificate(EVP_PKEY* key, const std::string& common_name, const std:
                                reinterpret_cast<const unsigned char*>(uid.c_str()), -1, -1, 0);
   }
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0);
+                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
+                             0);
   return certificate;
 }
 
@@ -128,7 +129,8 @@ std::expected<void, std::string> writeSignedCertificate(const std::filesystem::p
   X509_set_issuer_name(leaf.get(), X509_get_subject_name(ca.get()));
   addExtension(leaf.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE");
   addExtension(leaf.get(), ca.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment");
-  addExtension(leaf.get(), ca.get(), NID_ext_key_usage, request.client ? "clientAuth" : "serverAuth");
+  addExtension(leaf.get(), ca.get(), NID_ext_key_usage,
+               request.client ? "clientAuth" : "serverAuth");
   addExtension(leaf.get(), ca.get(), NID_authority_key_identifier, "keyid:always");
   std::string san;
   for (const auto& dns : request.dns_names) san += (san.empty() ? "DNS:" : ",DNS:") + dns;

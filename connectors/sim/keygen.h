@@ -13,8 +13,8 @@
 namespace pushhub::connectors::sim {
 
 struct KeygenResult {
-  std::filesystem::path sim_config;      // DIR/sim.conf, for pushhub-sim --config
-  std::filesystem::path credentials;     // DIR/credentials.json: ids, key files, the CA
+  std::filesystem::path sim_config;   // DIR/sim.conf, for pushhub-sim --config
+  std::filesystem::path credentials;  // DIR/credentials.json: ids, key files, the CA
 };
 
 std::expected<KeygenResult, std::string> generateDevelopmentCredentials(

@@ -1,7 +1,7 @@
 // pushhub-sim: a strict, fast simulator of APNs (FCM and WNS follow), for tests, benchmarks and
 // load tests. See connectors/sim/README.md.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <fstream>
@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
   const auto& build = buildInfo();
   CLI::App app{"pushhub-sim: a strict simulator of APNs (HTTP/2), for tests and load tests.",
                "pushhub-sim"};
-  app.set_version_flag("--version", fmt::format("pushhub-sim {} (commit {})", build.version,
-                                                build.git_commit));
+  app.set_version_flag("--version",
+                       fmt::format("pushhub-sim {} (commit {})", build.version, build.git_commit));
   app.set_config("--config", "", "Read options from a file (key = value lines, as keygen writes)");
 
   std::string apns_listen = "127.0.0.1:2197";
@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
   uint32_t raised_streams = options.apns.raised_max_streams;
   int64_t latency_us = 0, jitter_us = 0;
 
-  app.add_option("--apns-listen", apns_listen, "APNs listener (TLS, HTTP/2)")->capture_default_str();
+  app.add_option("--apns-listen", apns_listen, "APNs listener (TLS, HTTP/2)")
+      ->capture_default_str();
   app.add_option("--admin-listen", admin_listen, "Admin listener (plain HTTP: /stats)")
       ->capture_default_str();
   app.add_option("--tls-cert", tls_cert, "Server certificate chain (PEM)");
@@ -138,10 +139,12 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--record", record, "Append every accepted notification as a JSON line");
   app.add_option("--loops", options.loops, "Event loops (0: one per core)")->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
 
   std::string keygen_dir;
-  auto* keygen = app.add_subcommand("keygen", "Write development credentials and a sim.conf to DIR");
+  auto* keygen =
+      app.add_subcommand("keygen", "Write development credentials and a sim.conf to DIR");
   keygen->add_option("dir", keygen_dir, "Directory to write")->required();
 
   try {

@@ -194,8 +194,8 @@ class ApnsConnectionHandler : public std::enable_shared_from_this<ApnsConnection
     const int32_t stream_id = request.stream_id;
     auto delay = faults.latency;
     if (faults.latency_jitter.count() > 0) {
-      delay += std::chrono::microseconds(std::uniform_int_distribution<int64_t>(
-          0, faults.latency_jitter.count() - 1)(loop_.rng));
+      delay += std::chrono::microseconds(
+          std::uniform_int_distribution<int64_t>(0, faults.latency_jitter.count() - 1)(loop_.rng));
     }
     const bool goaway = faults.goaway_every != 0 && requests_ % faults.goaway_every == 0;
     if (delay.count() == 0) {
@@ -218,8 +218,9 @@ class ApnsConnectionHandler : public std::enable_shared_from_this<ApnsConnection
     const std::string* id = request.find("apns-id");
     outcome.reason = std::string(reason);
     outcome.response.status = status;
-    outcome.response.headers = {{"apns-id", id != nullptr && isCanonicalUuid(*id) ? *id : randomUuid()},
-                                {"content-type", "application/json"}};
+    outcome.response.headers = {
+        {"apns-id", id != nullptr && isCanonicalUuid(*id) ? *id : randomUuid()},
+        {"content-type", "application/json"}};
     outcome.response.body = fmt::format(R"({{"reason":"{}"}})", reason);
     return outcome;
   }
@@ -287,7 +288,8 @@ asio::awaitable<void> SimServer::Impl::acceptApns(Loop& loop) {
     }
     socket.set_option(tcp::no_delay(true), ec);
     auto connection = std::make_shared<ApnsConnectionHandler>(*this, loop, std::move(socket));
-    asio::co_spawn(*loop.context, ApnsConnectionHandler::run(std::move(connection)), asio::detached);
+    asio::co_spawn(*loop.context, ApnsConnectionHandler::run(std::move(connection)),
+                   asio::detached);
   }
 }
 
@@ -308,7 +310,8 @@ asio::awaitable<void> SimServer::Impl::serveAdmin(tcp::socket socket) {
   for (;;) {
     boost::system::error_code ec;
     http::request<http::string_body> request;
-    co_await http::async_read(socket, buffer, request, asio::redirect_error(asio::use_awaitable, ec));
+    co_await http::async_read(socket, buffer, request,
+                              asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     http::response<http::string_body> response;
     response.version(11);
@@ -359,7 +362,8 @@ std::expected<std::unique_ptr<SimServer>, std::string> SimServer::create(SimOpti
   if (!impl->options.record_file.empty()) {
     impl->recorder = std::make_unique<Recorder>(impl->options.record_file);
     if (!impl->recorder->ok()) {
-      return std::unexpected(fmt::format("cannot write the record file {}", impl->options.record_file));
+      return std::unexpected(
+          fmt::format("cannot write the record file {}", impl->options.record_file));
     }
   }
   std::vector<asio::io_context*> contexts;
@@ -373,7 +377,8 @@ std::expected<std::unique_ptr<SimServer>, std::string> SimServer::create(SimOpti
   }
   auto apns = listenOnEach(impl->options.apns_listen, contexts);
   if (!apns) return std::unexpected("APNs listener: " + apns.error());
-  for (unsigned i = 0; i < count; ++i) impl->loops[i]->apns_acceptor.emplace(std::move(apns->acceptors[i]));
+  for (unsigned i = 0; i < count; ++i)
+    impl->loops[i]->apns_acceptor.emplace(std::move(apns->acceptors[i]));
   impl->apns_port = apns->port;
   std::array<asio::io_context*, 1> admin_context{contexts.front()};
   auto admin = listenOnEach(impl->options.admin_listen, admin_context);

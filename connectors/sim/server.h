@@ -23,7 +23,7 @@ struct FaultOptions {
   double unavailable_rate = 0;     // 503 ServiceUnavailable
   double throttle_rate = 0;        // 429 TooManyRequests
   double reset_rate = 0;           // the TCP connection is cut instead of answering
-  uint64_t goaway_every = 0;       // GOAWAY {"reason":"Shutdown"} after every N requests on a connection
+  uint64_t goaway_every = 0;  // GOAWAY {"reason":"Shutdown"} after every N requests on a connection
   std::chrono::microseconds latency{0};         // added to every answer
   std::chrono::microseconds latency_jitter{0};  // plus uniform [0, jitter)
 };

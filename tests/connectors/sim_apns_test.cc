@@ -19,8 +19,8 @@
 namespace pushhub::connectors::sim {
 namespace {
 
-using ::testing::HasSubstr;
 using pushhub::testing::ChildProcess;
+using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
 constexpr auto kTimeout = 10s;
@@ -40,8 +40,8 @@ std::string readFile(const std::filesystem::path& path) {
 // Runs a command, returns its output (stdout and stderr together).
 std::string run(const std::vector<std::string>& args) {
   // Debian's curl and nghttp (deploy/install-deps.sh installs them).
-  const std::string binary = args.front().find('/') == std::string::npos ? "/usr/bin/" + args.front()
-                                                                         : args.front();
+  const std::string binary =
+      args.front().find('/') == std::string::npos ? "/usr/bin/" + args.front() : args.front();
   ChildProcess process(binary, std::vector<std::string>(args.begin() + 1, args.end()));
   process.drainOutput(kTimeout);
   process.waitForExit(kTimeout);
@@ -90,7 +90,8 @@ class SimApnsTest : public ::testing::Test {
     ASSERT_TRUE(generated.has_value()) << generated.error();
     const std::string conf = readFile(generated->sim_config);
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(conf, m, std::regex(R"re("(\w{10}):(\w{10}):([^:]+):([^"]+)")re")));
+    ASSERT_TRUE(
+        std::regex_search(conf, m, std::regex(R"re("(\w{10}):(\w{10}):([^:]+):([^"]+)")re")));
     key_id_ = m[1];
     team_id_ = m[2];
     auto key = loadPrivateKeyPem(readFile(std::string(m[3])));
@@ -104,10 +105,18 @@ class SimApnsTest : public ::testing::Test {
   }
 
   void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--config", (dir_->path() / "creds" / "sim.conf").string(),
-                                     "--apns-listen", "127.0.0.1:0", "--admin-listen",
-                                     "127.0.0.1:0", "--loops", "2", "--unregistered-prefix", "dead",
-                                     "--bad-prefix", "bbbb"};
+    std::vector<std::string> args = {"--config",
+                                     (dir_->path() / "creds" / "sim.conf").string(),
+                                     "--apns-listen",
+                                     "127.0.0.1:0",
+                                     "--admin-listen",
+                                     "127.0.0.1:0",
+                                     "--loops",
+                                     "2",
+                                     "--unregistered-prefix",
+                                     "dead",
+                                     "--bad-prefix",
+                                     "bbbb"};
     args.insert(args.end(), extra.begin(), extra.end());
     sim_ = std::make_unique<ChildProcess>(PUSHHUB_SIM_BINARY, args);
     auto line = sim_->waitForLine("pushhub-sim ready", kTimeout);
@@ -124,9 +133,10 @@ class SimApnsTest : public ::testing::Test {
                          std::chrono::system_clock::now().time_since_epoch())
                          .count() +
                      iat_offset_seconds;
-    auto token = signJwt(fmt::format(R"({{"alg":"ES256","kid":"{}"}})", kid.empty() ? key_id_ : kid),
-                         fmt::format(R"({{"iss":"{}","iat":{}}})", team.empty() ? team_id_ : team, iat),
-                         key_, JwtAlgorithm::kEs256);
+    auto token =
+        signJwt(fmt::format(R"({{"alg":"ES256","kid":"{}"}})", kid.empty() ? key_id_ : kid),
+                fmt::format(R"({{"iss":"{}","iat":{}}})", team.empty() ? team_id_ : team, iat),
+                key_, JwtAlgorithm::kEs256);
     return *token;
   }
 
@@ -139,10 +149,9 @@ class SimApnsTest : public ::testing::Test {
                                               {"apns-topic", "com.example.pushhub"},
                                               {"apns-push-type", "alert"}};
     for (auto& [k, v] : headers) all[k] = v;
-    std::vector<std::string> args = {
-        fmt::format("https://localhost:{}{}", apns_port_,
-                    path.empty() ? "/3/device/" + kToken : path),
-        "-X", method};
+    std::vector<std::string> args = {fmt::format("https://localhost:{}{}", apns_port_,
+                                                 path.empty() ? "/3/device/" + kToken : path),
+                                     "-X", method};
     for (auto& [k, v] : all) {
       if (!v.empty()) args.insert(args.end(), {"-H", k + ": " + v});
     }
@@ -154,7 +163,8 @@ class SimApnsTest : public ::testing::Test {
              std::string body = R"({"aps":{"alert":"hi"}})", std::string path = "",
              std::string method = "POST") {
     std::vector<std::string> args = {"curl", "-s", "-i", "--http2", "--cacert", ca_};
-    auto request = requestArgs(std::move(headers), std::move(body), std::move(path), std::move(method));
+    auto request =
+        requestArgs(std::move(headers), std::move(body), std::move(path), std::move(method));
     args.insert(args.end(), request.begin(), request.end());
     auto replies = parseReplies(run(args));
     EXPECT_EQ(replies.size(), 1u);
@@ -189,8 +199,9 @@ TEST_F(SimApnsTest, AcceptsAValidPushAndEchoesTheApnsId) {
   // Without an apns-id, one is generated.
   Reply generated = send();
   EXPECT_EQ(generated.status, 200);
-  EXPECT_THAT(generated.headers["apns-id"],
-              ::testing::MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
+  EXPECT_THAT(
+      generated.headers["apns-id"],
+      ::testing::MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
 }
 
 TEST_F(SimApnsTest, RejectsEachMalformedRequestWithAppleStatusAndReason) {
@@ -227,18 +238,19 @@ TEST_F(SimApnsTest, RejectsEachMalformedRequestWithAppleStatusAndReason) {
                    403, "InvalidProviderToken"});
   cases.push_back({"old token", send({{"authorization", "bearer " + jwt(-3601)}}), 403,
                    "ExpiredProviderToken"});
-  cases.push_back({"other bundle", send({{"apns-topic", "com.other.app"}}), 400, "TopicDisallowed"});
-  cases.push_back({"voip without suffix", send({{"apns-push-type", "voip"}}), 400,
-                   "TopicDisallowed"});
+  cases.push_back(
+      {"other bundle", send({{"apns-topic", "com.other.app"}}), 400, "TopicDisallowed"});
+  cases.push_back(
+      {"voip without suffix", send({{"apns-push-type", "voip"}}), 400, "TopicDisallowed"});
   cases.push_back({"background at 10",
                    send({{"apns-push-type", "background"}, {"apns-priority", "10"}}), 400,
                    "BadPriority"});
   cases.push_back({"empty payload", send({}, ""), 400, "PayloadEmpty"});
   cases.push_back({"4097 bytes", send({}, std::string(4097, 'x')), 413, "PayloadTooLarge"});
-  cases.push_back({"voip 5121 bytes",
-                   send({{"apns-push-type", "voip"}, {"apns-topic", voip_topic}},
-                        std::string(5121, 'x')),
-                   413, "PayloadTooLarge"});
+  cases.push_back(
+      {"voip 5121 bytes",
+       send({{"apns-push-type", "voip"}, {"apns-topic", voip_topic}}, std::string(5121, 'x')), 413,
+       "PayloadTooLarge"});
   cases.push_back({"bad token by fate", send({}, "{}", "/3/device/bbbb" + std::string(60, '0')),
                    400, "BadDeviceToken"});
   for (const auto& c : cases) {
@@ -249,11 +261,12 @@ TEST_F(SimApnsTest, RejectsEachMalformedRequestWithAppleStatusAndReason) {
   }
   // What the limits allow is accepted.
   EXPECT_EQ(send({}, std::string(4096, 'x')).status, 200);
-  EXPECT_EQ(send({{"apns-push-type", "voip"}, {"apns-topic", voip_topic}}, std::string(5120, 'x'))
-                .status,
-            200);
+  EXPECT_EQ(
+      send({{"apns-push-type", "voip"}, {"apns-topic", voip_topic}}, std::string(5120, 'x')).status,
+      200);
   EXPECT_EQ(send({{"apns-collapse-id", std::string(64, 'c')}}).status, 200);
-  EXPECT_EQ(send({}, "{}", "/3/device/" + std::string(160, 'a')).status, 200);  // Live Activity size
+  EXPECT_EQ(send({}, "{}", "/3/device/" + std::string(160, 'a')).status,
+            200);  // Live Activity size
 }
 
 TEST_F(SimApnsTest, DuplicateHeadersAreRejected) {
@@ -308,10 +321,10 @@ TEST_F(SimApnsTest, OneStreamUntilTheFirstAcceptedPushThenTheRaisedLimit) {
   start({"--apns-max-streams", "777"});
   const std::string body_file = (dir_->path() / "body.json").string();
   std::ofstream(body_file) << R"({"aps":{"alert":"hi"}})";
-  const std::string out = run({"nghttp", "-nv", "-H", ":method: POST", "-H",
-                               "authorization: bearer " + jwt(), "-H",
-                               "apns-topic: com.example.pushhub", "-d", body_file,
-                               fmt::format("https://127.0.0.1:{}/3/device/{}", apns_port_, kToken)});
+  const std::string out =
+      run({"nghttp", "-nv", "-H", ":method: POST", "-H", "authorization: bearer " + jwt(), "-H",
+           "apns-topic: com.example.pushhub", "-d", body_file,
+           fmt::format("https://127.0.0.1:{}/3/device/{}", apns_port_, kToken)});
   const size_t first = out.find("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):1]");
   const size_t raised = out.find("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):777");
   const size_t status = out.find(":status: 200");
