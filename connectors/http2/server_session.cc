@@ -28,11 +28,6 @@ const std::string* Request::find(std::string_view name) const {
   return nullptr;
 }
 
-size_t Request::count(std::string_view name) const {
-  return static_cast<size_t>(std::count_if(headers.begin(), headers.end(),
-                                           [&](const Header& h) { return h.name == name; }));
-}
-
 struct ServerSession::Callbacks {
   static ServerSession& self(void* user_data) { return *static_cast<ServerSession*>(user_data); }
 

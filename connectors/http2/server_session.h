@@ -30,7 +30,6 @@ struct Request {
 
   // The first value of a header (lowercase name), or nullptr.
   const std::string* find(std::string_view name) const;
-  size_t count(std::string_view name) const;
 };
 
 struct Response {

@@ -190,30 +190,32 @@ std::optional<std::string> ApnsService::authenticate(
     connection.token_since = now;
   }
   connection.pinned_team = key->team_id;
-  connection.pinned_key = key->key_id;
   return std::nullopt;
+}
+
+ApnsOutcome ApnsService::rejection(const http2::Request& request, std::string_view reason,
+                                   std::chrono::system_clock::time_point now) const {
+  ApnsOutcome outcome;
+  const std::string* apns_id = request.find("apns-id");
+  outcome.reason = std::string(reason);
+  outcome.response.status = statusOf(reason);
+  outcome.response.headers.push_back(
+      {"apns-id", apns_id != nullptr && isCanonicalUuid(*apns_id) ? *apns_id : randomUuid()});
+  outcome.response.headers.push_back({"content-type", "application/json"});
+  if (reason == "Unregistered" || reason == "ExpiredToken") {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+    outcome.response.body = fmt::format(R"({{"reason":"{}","timestamp":{}}})", reason, ms.count());
+  } else {
+    outcome.response.body = fmt::format(R"({{"reason":"{}"}})", reason);
+  }
+  if (options_.sandbox) outcome.response.headers.push_back({"apns-unique-id", randomUuid()});
+  return outcome;
 }
 
 ApnsOutcome ApnsService::handle(const http2::Request& request, ApnsConnection& connection,
                                 std::chrono::system_clock::time_point now) const {
-  ApnsOutcome outcome;
   const std::string* apns_id = request.find("apns-id");
-  const std::string id = apns_id != nullptr && isCanonicalUuid(*apns_id) ? *apns_id : randomUuid();
-  const auto reject = [&](std::string_view reason) {
-    outcome.reason = std::string(reason);
-    outcome.response.status = statusOf(reason);
-    outcome.response.headers.push_back({"apns-id", id});
-    outcome.response.headers.push_back({"content-type", "application/json"});
-    if (reason == "Unregistered" || reason == "ExpiredToken") {
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
-      outcome.response.body =
-          fmt::format(R"({{"reason":"{}","timestamp":{}}})", reason, ms.count());
-    } else {
-      outcome.response.body = fmt::format(R"({{"reason":"{}"}})", reason);
-    }
-    if (options_.sandbox) outcome.response.headers.push_back({"apns-unique-id", randomUuid()});
-    return outcome;
-  };
+  const auto reject = [&](std::string_view reason) { return rejection(request, reason, now); };
 
   // Any header sent twice, pseudo-headers included.
   for (size_t i = 0; i < request.headers.size(); ++i) {
@@ -246,7 +248,6 @@ ApnsOutcome ApnsService::handle(const http2::Request& request, ApnsConnection& c
     if (it == kPushTypes.end()) return reject("InvalidPushType");
     push_type = &*it;
   }
-  outcome.push_type = std::string(push_type->name);
 
   const std::string* path = request.find(":path");
   constexpr std::string_view kDevicePath = "/3/device/";
@@ -257,7 +258,6 @@ ApnsOutcome ApnsService::handle(const http2::Request& request, ApnsConnection& c
   if (token.find('/') != std::string_view::npos || token.find('?') != std::string_view::npos) {
     return reject("BadPath");
   }
-  outcome.token = std::string(token);
   if (token.size() < options_.min_token_hex || token.size() % 2 != 0 || !isHex(token)) {
     return reject("BadDeviceToken");
   }
@@ -287,9 +287,11 @@ ApnsOutcome ApnsService::handle(const http2::Request& request, ApnsConnection& c
     payload.Parse(request.body.data(), request.body.size());
     if (payload.HasParseError() || !payload.IsObject()) return reject("BadRequestPayload");
   }
+  ApnsOutcome outcome;
   outcome.accepted = true;
+  outcome.token = std::string(token);
   outcome.response.status = 200;
-  outcome.response.headers.push_back({"apns-id", id});
+  outcome.response.headers.push_back({"apns-id", apns_id != nullptr ? *apns_id : randomUuid()});
   if (options_.sandbox) outcome.response.headers.push_back({"apns-unique-id", randomUuid()});
   return outcome;
 }

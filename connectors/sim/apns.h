@@ -42,18 +42,15 @@ struct ApnsConnection {
   bool client_certificate = false;
   std::string certificate_topic;  // bundle id from the client certificate (certificate auth)
   std::string pinned_team;        // team of the first authenticated push
-  std::string pinned_key;
-  std::string current_token;  // last token accepted on this connection
+  std::string current_token;      // last token accepted on this connection
   std::chrono::system_clock::time_point token_since{};
-  bool token_changed_once = false;
 };
 
 struct ApnsOutcome {
   http2::Response response;
   bool accepted = false;
   std::string reason;  // empty when accepted
-  std::string token;   // device token, when the path named one
-  std::string push_type;
+  std::string token;   // device token, when accepted
 };
 
 class ApnsService {
@@ -62,6 +59,10 @@ class ApnsService {
 
   ApnsOutcome handle(const http2::Request& request, ApnsConnection& connection,
                      std::chrono::system_clock::time_point now) const;
+  // A rejection as APNs answers it (apns-id, JSON reason, timestamp for 410s); also what injected
+  // faults answer.
+  ApnsOutcome rejection(const http2::Request& request, std::string_view reason,
+                        std::chrono::system_clock::time_point now) const;
   const ApnsOptions& options() const { return options_; }
 
  private:

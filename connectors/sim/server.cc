@@ -167,11 +167,14 @@ class ApnsConnectionHandler : public std::enable_shared_from_this<ApnsConnection
     if (dice < faults.reset_rate) {
       reset = true;
     } else if (double edge = faults.reset_rate + faults.internal_error_rate; dice < edge) {
-      outcome = injected(request, "InternalServerError", 500);
+      outcome =
+          server_.apns->rejection(request, "InternalServerError", std::chrono::system_clock::now());
     } else if (dice < (edge += faults.unavailable_rate)) {
-      outcome = injected(request, "ServiceUnavailable", 503);
+      outcome =
+          server_.apns->rejection(request, "ServiceUnavailable", std::chrono::system_clock::now());
     } else if (dice < (edge += faults.throttle_rate)) {
-      outcome = injected(request, "TooManyRequests", 429);
+      outcome =
+          server_.apns->rejection(request, "TooManyRequests", std::chrono::system_clock::now());
     } else {
       outcome = server_.apns->handle(request, state_, std::chrono::system_clock::now());
     }
@@ -211,18 +214,6 @@ class ApnsConnectionHandler : public std::enable_shared_from_this<ApnsConnection
       if (goaway) self->session_->goAway(0, R"({"reason":"Shutdown"})");
       self->flush();
     });
-  }
-
-  static ApnsOutcome injected(const http2::Request& request, std::string_view reason, int status) {
-    ApnsOutcome outcome;
-    const std::string* id = request.find("apns-id");
-    outcome.reason = std::string(reason);
-    outcome.response.status = status;
-    outcome.response.headers = {
-        {"apns-id", id != nullptr && isCanonicalUuid(*id) ? *id : randomUuid()},
-        {"content-type", "application/json"}};
-    outcome.response.body = fmt::format(R"({{"reason":"{}"}})", reason);
-    return outcome;
   }
 
   void flush() {

@@ -405,6 +405,16 @@ TEST_F(SimApnsTest, RefusesToStartWithoutCertificateOrWithABadKey) {
                         "KEY:TEAM:/nonexistent.p8"});
   EXPECT_EQ(bad_key.waitForExit(kTimeout), 2);
   EXPECT_THAT(bad_key.output(), HasSubstr("cannot read /nonexistent.p8"));
+  ChildProcess malformed(
+      PUSHHUB_SIM_BINARY,
+      {"--config", (dir_->path() / "creds" / "sim.conf").string(), "--apns-key", "KEYONLY"});
+  EXPECT_EQ(malformed.waitForExit(kTimeout), 2);
+  EXPECT_THAT(malformed.output(), HasSubstr("expected KEYID:TEAMID:P8FILE"));
+  ChildProcess not_a_key(PUSHHUB_SIM_BINARY,
+                         {"--config", (dir_->path() / "creds" / "sim.conf").string(), "--apns-key",
+                          "KEY:TEAM:" + ca_});
+  EXPECT_EQ(not_a_key.waitForExit(kTimeout), 2);
+  EXPECT_THAT(not_a_key.output(), HasSubstr("neither a PEM private key"));
 }
 
 }  // namespace
