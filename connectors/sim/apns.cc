@@ -193,9 +193,18 @@ std::optional<std::string> ApnsService::authenticate(
   return std::nullopt;
 }
 
-ApnsOutcome ApnsService::rejection(const http2::Request& request, std::string_view reason,
-                                   std::chrono::system_clock::time_point now) const {
-  ApnsOutcome outcome;
+Outcome ApnsService::fault(Fault fault, const http2::Request& request, SystemTime now) const {
+  switch (fault) {
+    case Fault::kInternalError: return rejection(request, "InternalServerError", now);
+    case Fault::kUnavailable: return rejection(request, "ServiceUnavailable", now);
+    case Fault::kThrottled: break;
+  }
+  return rejection(request, "TooManyRequests", now);
+}
+
+Outcome ApnsService::rejection(const http2::Request& request, std::string_view reason,
+                               SystemTime now) const {
+  Outcome outcome;
   const std::string* apns_id = request.find("apns-id");
   outcome.reason = std::string(reason);
   outcome.response.status = statusOf(reason);
@@ -212,8 +221,8 @@ ApnsOutcome ApnsService::rejection(const http2::Request& request, std::string_vi
   return outcome;
 }
 
-ApnsOutcome ApnsService::handle(const http2::Request& request, ApnsConnection& connection,
-                                std::chrono::system_clock::time_point now) const {
+Outcome ApnsService::handle(const http2::Request& request, ApnsConnection& connection,
+                            SystemTime now) const {
   const std::string* apns_id = request.find("apns-id");
   const auto reject = [&](std::string_view reason) { return rejection(request, reason, now); };
 
@@ -275,9 +284,11 @@ ApnsOutcome ApnsService::handle(const http2::Request& request, ApnsConnection& c
     return reject("BadPriority");
   }
   switch (fates_.fate(token)) {
-    case DeviceFate::kActive: break;
+    case DeviceFate::kActive:
+    case DeviceFate::kOffline: break;  // APNs stores it for the device
     case DeviceFate::kUnregistered: return reject("Unregistered");
     case DeviceFate::kBad: return reject("BadDeviceToken");
+    case DeviceFate::kForeign: return reject("DeviceTokenNotForTopic");
   }
   if (request.body.empty() && !request.body_too_large) return reject("PayloadEmpty");
   const size_t limit = push_type->name == "voip" ? kMaxVoipPayload : kMaxPayload;
@@ -287,9 +298,9 @@ ApnsOutcome ApnsService::handle(const http2::Request& request, ApnsConnection& c
     payload.Parse(request.body.data(), request.body.size());
     if (payload.HasParseError() || !payload.IsObject()) return reject("BadRequestPayload");
   }
-  ApnsOutcome outcome;
+  Outcome outcome;
   outcome.accepted = true;
-  outcome.token = std::string(token);
+  outcome.handle = std::string(token);
   outcome.response.status = 200;
   outcome.response.headers.push_back({"apns-id", apns_id != nullptr ? *apns_id : randomUuid()});
   if (options_.sandbox) outcome.response.headers.push_back({"apns-unique-id", randomUuid()});

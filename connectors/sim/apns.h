@@ -15,6 +15,7 @@
 #include "connectors/http2/server_session.h"
 #include "connectors/jwt.h"
 #include "connectors/sim/devices.h"
+#include "connectors/sim/service.h"
 
 namespace pushhub::connectors::sim {
 
@@ -46,23 +47,14 @@ struct ApnsConnection {
   std::chrono::system_clock::time_point token_since{};
 };
 
-struct ApnsOutcome {
-  http2::Response response;
-  bool accepted = false;
-  std::string reason;  // empty when accepted
-  std::string token;   // device token, when accepted
-};
-
 class ApnsService {
  public:
   ApnsService(ApnsOptions options, const DeviceFates& fates);
 
-  ApnsOutcome handle(const http2::Request& request, ApnsConnection& connection,
-                     std::chrono::system_clock::time_point now) const;
-  // A rejection as APNs answers it (apns-id, JSON reason, timestamp for 410s); also what injected
-  // faults answer.
-  ApnsOutcome rejection(const http2::Request& request, std::string_view reason,
-                        std::chrono::system_clock::time_point now) const;
+  Outcome handle(const http2::Request& request, ApnsConnection& connection, SystemTime now) const;
+  // A rejection as APNs answers it (apns-id, JSON reason, timestamp for 410s).
+  Outcome rejection(const http2::Request& request, std::string_view reason, SystemTime now) const;
+  Outcome fault(Fault fault, const http2::Request& request, SystemTime now) const;
   const ApnsOptions& options() const { return options_; }
 
  private:

@@ -20,11 +20,8 @@ std::expected<size_t, std::string> DeviceFates::loadUnregisteredFile(const std::
 }
 
 DeviceFate DeviceFates::fate(std::string_view handle) const {
-  for (const auto& prefix : bad_prefixes_) {
-    if (handle.starts_with(prefix)) return DeviceFate::kBad;
-  }
-  for (const auto& prefix : unregistered_prefixes_) {
-    if (handle.starts_with(prefix)) return DeviceFate::kUnregistered;
+  for (const auto& [prefix, fate] : prefixes_) {
+    if (handle.starts_with(prefix)) return fate;
   }
   if (!unregistered_.empty() && unregistered_.contains(std::string(handle))) {
     return DeviceFate::kUnregistered;

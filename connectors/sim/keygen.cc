@@ -144,7 +144,7 @@ std::expected<void, std::string> writeSignedCertificate(const std::filesystem::p
 }
 
 std::expected<KeygenResult, std::string> generateDevelopmentCredentials(
-    const std::filesystem::path& dir) {
+    const std::filesystem::path& dir, const KeygenOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return std::unexpected(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
@@ -172,23 +172,78 @@ std::expected<KeygenResult, std::string> generateDevelopmentCredentials(
   if (auto ok = writeFile(p8, privateKeyPem(apns_key->get()), true); !ok) {
     return std::unexpected(ok.error());
   }
+  // FCM: a service account as the Firebase console downloads it, with token_uri pointing at the
+  // simulator's token endpoint.
+  const std::string project_id = "pushhub-dev";
+  const std::string client_email =
+      fmt::format("pushhub-sim@{}.iam.gserviceaccount.com", project_id);
+  auto fcm_key = generateRsaKey(2048);
+  if (!fcm_key) return std::unexpected(fcm_key.error());
+  const std::string private_key_id = randomId(rng, 40, "0123456789abcdef");
+  const std::string fcm_base = fmt::format("https://localhost:{}", options.fcm_port);
+  const auto service_account_file = abs / "fcm-service-account.json";
+  const std::string service_account = fmt::format(
+      "{{\n  \"type\": \"service_account\",\n  \"project_id\": {},\n  \"private_key_id\": {},\n"
+      "  \"private_key\": {},\n  \"client_email\": {},\n  \"client_id\": {},\n"
+      "  \"auth_uri\": \"https://accounts.google.com/o/oauth2/auth\",\n  \"token_uri\": {},\n"
+      "  \"universe_domain\": \"googleapis.com\"\n}}\n",
+      jsonQuoted(project_id), jsonQuoted(private_key_id), jsonQuoted(privateKeyPem(fcm_key->get())),
+      jsonQuoted(client_email), jsonQuoted(randomId(rng, 21, "0123456789")),
+      jsonQuoted(fcm_base + "/token"));
+  if (auto ok = writeFile(service_account_file, service_account, true); !ok) {
+    return std::unexpected(ok.error());
+  }
+
+  // WNS: a Store app's package SID and secret, and an Entra tenant for the v2.0 endpoint.
+  const std::string package_sid = fmt::format("ms-app://s-1-15-2-{}-{}-{}", rng() % 4000000000u,
+                                              rng() % 4000000000u, rng() % 4000000000u);
+  const std::string wns_secret =
+      randomId(rng, 32, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+  const std::string tenant =
+      fmt::format("{}-{}-4{}-a{}-{}", randomId(rng, 8, "0123456789abcdef"),
+                  randomId(rng, 4, "0123456789abcdef"), randomId(rng, 3, "0123456789abcdef"),
+                  randomId(rng, 3, "0123456789abcdef"), randomId(rng, 12, "0123456789abcdef"));
+  const std::string wns_base = fmt::format("https://localhost:{}", options.wns_port);
+
   const std::string sim_conf = fmt::format(
       "# pushhub-sim configuration, written by `pushhub-sim keygen`: pushhub-sim --config {}\n"
+      "apns-listen = \"127.0.0.1:{}\"\n"
+      "fcm-listen = \"127.0.0.1:{}\"\n"
+      "wns-listen = \"127.0.0.1:{}\"\n"
+      "admin-listen = \"127.0.0.1:{}\"\n"
       "tls-cert = {}\n"
       "tls-key = {}\n"
-      "apns-key = [{}]\n",
-      (abs / "sim.conf").string(), jsonQuoted((abs / "server.crt").string()),
+      "apns-key = [{}]\n"
+      "fcm-service-account = [{}]\n"
+      "wns-app = [{}]\n"
+      "wns-tenant = [{}]\n",
+      (abs / "sim.conf").string(), options.apns_port, options.fcm_port, options.wns_port,
+      options.admin_port, jsonQuoted((abs / "server.crt").string()),
       jsonQuoted((abs / "server.key").string()),
-      jsonQuoted(fmt::format("{}:{}:{}:{}", key_id, team_id, p8.string(), bundle_id)));
+      jsonQuoted(fmt::format("{}:{}:{}:{}", key_id, team_id, p8.string(), bundle_id)),
+      jsonQuoted(service_account_file.string()),
+      jsonQuoted(fmt::format("{}={}", package_sid, wns_secret)), jsonQuoted(tenant));
   if (auto ok = writeFile(abs / "sim.conf", sim_conf); !ok) return std::unexpected(ok.error());
-  // What a client needs to talk to the simulator; the pushhub hub configuration that uses it
-  // arrives with the admin API.
+  // The pushhub side: a hub's push-service credentials and endpoints, all pointing at the
+  // simulator, in the shape of the hub definition pushhub's configuration and admin API take.
   const std::string credentials = fmt::format(
-      "{{\n  \"ca_file\": {},\n  \"apns\": {{\"key_id\": {}, \"team_id\": {}, "
-      "\"bundle_id\": {}, \"private_key_file\": {}}}\n}}\n",
+      "{{\n"
+      "  \"ca_file\": {},\n"
+      "  \"apns\": {{\"key_id\": {}, \"team_id\": {}, \"bundle_id\": {}, "
+      "\"private_key_file\": {}, \"endpoint\": {}}},\n"
+      "  \"fcm\": {{\"project_id\": {}, \"service_account_file\": {}, \"endpoint\": {}}},\n"
+      "  \"wns\": {{\"package_sid\": {}, \"secret\": {}, \"tenant_id\": {}, "
+      "\"token_endpoint\": {}, \"channel_base\": {}}},\n"
+      "  \"sim_admin\": {}\n"
+      "}}\n",
       jsonQuoted((abs / "ca.crt").string()), jsonQuoted(key_id), jsonQuoted(team_id),
-      jsonQuoted(bundle_id), jsonQuoted(p8.string()));
-  if (auto ok = writeFile(abs / "credentials.json", credentials); !ok) {
+      jsonQuoted(bundle_id), jsonQuoted(p8.string()),
+      jsonQuoted(fmt::format("https://localhost:{}", options.apns_port)), jsonQuoted(project_id),
+      jsonQuoted(service_account_file.string()), jsonQuoted(fcm_base), jsonQuoted(package_sid),
+      jsonQuoted(wns_secret), jsonQuoted(tenant), jsonQuoted(wns_base + "/accesstoken.srf"),
+      jsonQuoted(wns_base + "/?token="),
+      jsonQuoted(fmt::format("http://127.0.0.1:{}", options.admin_port)));
+  if (auto ok = writeFile(abs / "credentials.json", credentials, true); !ok) {
     return std::unexpected(ok.error());
   }
   return KeygenResult{abs / "sim.conf", abs / "credentials.json"};

@@ -7,16 +7,19 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -68,83 +71,55 @@ class Recorder {
 struct Loop {
   unsigned index = 0;
   asio::io_context* context = nullptr;
-  std::optional<tcp::acceptor> apns_acceptor;
   std::mt19937_64 rng;
 };
 
-}  // namespace
-
-struct SimServer::Impl {
-  SimOptions options;
-  DeviceFates fates;
-  std::unique_ptr<ShardSet> loops_set;
-  std::vector<std::unique_ptr<Loop>> loops;
-  std::unique_ptr<TlsServerContext> apns_tls;
-  std::unique_ptr<ApnsService> apns;
-  std::unique_ptr<Stats> stats;
-  std::unique_ptr<Recorder> recorder;
-  std::optional<tcp::acceptor> admin_acceptor;
-  uint16_t apns_port = 0;
-  uint16_t admin_port = 0;
-  std::atomic<bool> stopping{false};
-
-  asio::awaitable<void> acceptApns(Loop& loop);
-  asio::awaitable<void> acceptAdmin();
-  asio::awaitable<void> serveAdmin(tcp::socket socket);
+// What one connection does with requests, whatever carries them: the service's rules plus the
+// connection's own state.
+class Endpoint {
+ public:
+  virtual ~Endpoint() = default;
+  virtual Outcome handle(const http2::Request& request, SystemTime now) = 0;
+  virtual Outcome fault(Fault fault, const http2::Request& request, SystemTime now) = 0;
+  // HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS at the start, and after an outcome if it changes.
+  virtual uint32_t initialStreams() const { return 100; }
+  virtual std::optional<uint32_t> streamsAfter(const Outcome& /*outcome*/) { return std::nullopt; }
+  virtual std::string_view goAwayDebug() const { return {}; }
+  // Token endpoints stand for other hosts (oauth2.googleapis.com, login.live.com): the service's
+  // injected faults do not apply to them.
+  virtual bool faultable(const http2::Request& /*request*/) const { return true; }
 };
 
-namespace {
-
-// One TLS + HTTP/2 connection to the APNs listener; lives on the loop that accepted it.
-class ApnsConnectionHandler : public std::enable_shared_from_this<ApnsConnectionHandler> {
+class ApnsEndpoint final : public Endpoint {
  public:
-  ApnsConnectionHandler(SimServer::Impl& server, Loop& loop, tcp::socket socket)
-      : server_(server), loop_(loop), stream_(std::move(socket), server.apns_tls->context) {}
-
-  // Static, with the owner as a parameter: the coroutine frame keeps the connection alive.
-  static asio::awaitable<void> run(std::shared_ptr<ApnsConnectionHandler> self) {
-    co_await self->serve();
-  }
-
- private:
-  asio::awaitable<void> serve() {
-    boost::system::error_code ec;
-    co_await stream_.async_handshake(asio::ssl::stream_base::server,
-                                     asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
-    // HTTP/2 over TLS: a client that negotiated something else is not APNs's kind of client.
-    const std::string alpn = negotiatedAlpn(stream_.native_handle());
-    if (!alpn.empty() && alpn != "h2") co_return;
-    server_.stats->countConnection(loop_.index, "apns");
-    if (X509* certificate = SSL_get1_peer_certificate(stream_.native_handle())) {
+  ApnsEndpoint(const ApnsService& service, SSL* ssl) : service_(service) {
+    if (X509* certificate = SSL_get1_peer_certificate(ssl)) {
       state_.client_certificate = true;
       state_.certificate_topic = certificateTopic(certificate);
       X509_free(certificate);
     }
-    http2::ServerSession::Options session_options;
-    session_options.max_concurrent_streams = state_.client_certificate
-                                                 ? server_.options.apns.raised_max_streams
-                                                 : server_.options.apns.initial_max_streams;
-    session_options.max_body_bytes = 8192;
-    session_.emplace(
-        session_options, [this](http2::Request&& request) { onRequest(std::move(request)); },
-        [this] {
-          session_->goAway(7 /* REFUSED_STREAM */,
-                           R"({"reason":"Maximum active streams violated for this endpoint."})");
-        });
-    flush();
-    std::array<char, 16 << 10> buffer{};
-    while (!closed_) {
-      const size_t n = co_await stream_.async_read_some(
-          asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec || closed_) break;
-      const bool more = session_->receive(std::string_view(buffer.data(), n));
-      flush();
-      if (!more) break;
-    }
-    if (!closed_ && !writing_) close();
   }
+  Outcome handle(const http2::Request& request, SystemTime now) override {
+    return service_.handle(request, state_, now);
+  }
+  Outcome fault(Fault fault, const http2::Request& request, SystemTime now) override {
+    return service_.fault(fault, request, now);
+  }
+  uint32_t initialStreams() const override {
+    // Certificate-authenticated connections are trusted from the start.
+    return state_.client_certificate ? service_.options().raised_max_streams
+                                     : service_.options().initial_max_streams;
+  }
+  // The stream-limit dance: raised after an accepted push, optionally back to 1 after a rejected
+  // one.
+  std::optional<uint32_t> streamsAfter(const Outcome& outcome) override {
+    if (outcome.accepted) return service_.options().raised_max_streams;
+    if (service_.options().drop_streams_after_rejection) return 1;
+    return std::nullopt;
+  }
+  std::string_view goAwayDebug() const override { return R"({"reason":"Shutdown"})"; }
 
+ private:
   static std::string certificateTopic(X509* certificate) {
     // Apple's push certificates carry the bundle id as the subject's UID.
     X509_NAME* subject = X509_get_subject_name(certificate);
@@ -158,60 +133,217 @@ class ApnsConnectionHandler : public std::enable_shared_from_this<ApnsConnection
     return {};
   }
 
-  void onRequest(http2::Request&& request) {
-    const FaultOptions& faults = server_.options.apns_faults;
-    ++requests_;
-    const double dice = std::uniform_real_distribution<double>(0, 1)(loop_.rng);
-    ApnsOutcome outcome;
-    bool reset = false;
-    if (dice < faults.reset_rate) {
-      reset = true;
-    } else if (double edge = faults.reset_rate + faults.internal_error_rate; dice < edge) {
-      outcome =
-          server_.apns->rejection(request, "InternalServerError", std::chrono::system_clock::now());
-    } else if (dice < (edge += faults.unavailable_rate)) {
-      outcome =
-          server_.apns->rejection(request, "ServiceUnavailable", std::chrono::system_clock::now());
-    } else if (dice < (edge += faults.throttle_rate)) {
-      outcome =
-          server_.apns->rejection(request, "TooManyRequests", std::chrono::system_clock::now());
+  const ApnsService& service_;
+  ApnsConnection state_;
+};
+
+class FcmEndpoint final : public Endpoint {
+ public:
+  explicit FcmEndpoint(FcmService& service) : service_(service) {}
+  bool faultable(const http2::Request& request) const override {
+    return !FcmService::isTokenRequest(request);
+  }
+  Outcome handle(const http2::Request& request, SystemTime now) override {
+    return service_.handle(request, state_, now);
+  }
+  Outcome fault(Fault fault, const http2::Request& request, SystemTime now) override {
+    return service_.fault(fault, request, now);
+  }
+
+ private:
+  FcmService& service_;
+  FcmConnection state_;
+};
+
+class WnsEndpoint final : public Endpoint {
+ public:
+  explicit WnsEndpoint(WnsService& service) : service_(service) {}
+  bool faultable(const http2::Request& request) const override {
+    return !WnsService::isTokenRequest(request);
+  }
+  Outcome handle(const http2::Request& request, SystemTime now) override {
+    return service_.handle(request, now);
+  }
+  Outcome fault(Fault fault, const http2::Request& request, SystemTime now) override {
+    return service_.fault(fault, request, now);
+  }
+
+ private:
+  WnsService& service_;
+};
+
+// One service's listener: its TLS context (ALPN decides HTTP/2 or HTTP/1.1; a client without
+// ALPN gets the first protocol), faults, acceptors (one per loop) and per-connection endpoints.
+struct Listener {
+  std::string name;  // "apns", "fcm", "wns": /stats and --record use it
+  std::unique_ptr<TlsServerContext> tls;
+  std::vector<std::string> protocols;
+  const FaultOptions* faults = nullptr;
+  size_t max_body_bytes = 8192;
+  std::function<std::unique_ptr<Endpoint>(SSL*)> endpoint;
+  std::vector<tcp::acceptor> acceptors;
+  uint16_t port = 0;
+};
+
+enum class Injected { kNone, kReset, kInternalError, kUnavailable, kThrottled };
+
+Injected rollFault(const FaultOptions& faults, std::mt19937_64& rng) {
+  const double total = faults.reset_rate + faults.internal_error_rate + faults.unavailable_rate +
+                       faults.throttle_rate;
+  if (total <= 0) return Injected::kNone;
+  const double dice = std::uniform_real_distribution<double>(0, 1)(rng);
+  double edge = faults.reset_rate;
+  if (dice < edge) return Injected::kReset;
+  if (dice < (edge += faults.internal_error_rate)) return Injected::kInternalError;
+  if (dice < (edge += faults.unavailable_rate)) return Injected::kUnavailable;
+  if (dice < (edge += faults.throttle_rate)) return Injected::kThrottled;
+  return Injected::kNone;
+}
+
+std::chrono::microseconds rollDelay(const FaultOptions& faults, std::mt19937_64& rng) {
+  auto delay = faults.latency;
+  if (faults.latency_jitter.count() > 0) {
+    delay += std::chrono::microseconds(
+        std::uniform_int_distribution<int64_t>(0, faults.latency_jitter.count() - 1)(rng));
+  }
+  return delay;
+}
+
+}  // namespace
+
+struct SimServer::Impl {
+  SimOptions options;
+  DeviceFates fates;
+  std::unique_ptr<ShardSet> loops_set;
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::unique_ptr<ApnsService> apns;
+  std::unique_ptr<FcmService> fcm;
+  std::unique_ptr<WnsService> wns;
+  std::vector<std::unique_ptr<Listener>> listeners;  // apns, fcm, wns
+  std::unique_ptr<Stats> stats;
+  std::unique_ptr<Recorder> recorder;
+  std::optional<tcp::acceptor> admin_acceptor;
+  uint16_t admin_port = 0;
+  std::atomic<bool> stopping{false};
+
+  asio::awaitable<void> accept(Listener& listener, Loop& loop);
+  asio::awaitable<void> acceptAdmin();
+  asio::awaitable<void> serveAdmin(tcp::socket socket);
+};
+
+namespace {
+
+// One TLS connection to a service listener; lives on the loop that accepted it. After the
+// handshake it speaks HTTP/2 (nghttp2 ServerSession) or HTTP/1.1 (Beast, one request at a time,
+// keep-alive), as ALPN chose.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(SimServer::Impl& server, Listener& listener, Loop& loop, tcp::socket socket)
+      : server_(server),
+        listener_(listener),
+        loop_(loop),
+        stream_(std::move(socket), listener.tls->context) {}
+
+  // Static, with the owner as a parameter: the coroutine frame keeps the connection alive.
+  static asio::awaitable<void> run(std::shared_ptr<Connection> self) { co_await self->serve(); }
+
+ private:
+  asio::awaitable<void> serve() {
+    boost::system::error_code ec;
+    co_await stream_.async_handshake(asio::ssl::stream_base::server,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    std::string alpn = negotiatedAlpn(stream_.native_handle());
+    if (alpn.empty()) alpn = listener_.protocols.front();
+    server_.stats->countConnection(loop_.index, listener_.name);
+    endpoint_ = listener_.endpoint(stream_.native_handle());
+    if (alpn == "h2") {
+      co_await serveHttp2();
     } else {
-      outcome = server_.apns->handle(request, state_, std::chrono::system_clock::now());
+      co_await serveHttp1();
     }
-    if (reset) {
-      server_.stats->count(loop_.index, "apns", 0, "ConnectionReset");
+  }
+
+  // The outcome of one request: an injected fault or the service's answer, counted and recorded.
+  // nullopt: cut the connection.
+  std::optional<Outcome> decide(const http2::Request& request) {
+    const auto now = std::chrono::system_clock::now();
+    Outcome outcome;
+    const Injected injected =
+        endpoint_->faultable(request) ? rollFault(*listener_.faults, loop_.rng) : Injected::kNone;
+    switch (injected) {
+      case Injected::kReset:
+        server_.stats->count(loop_.index, listener_.name, 0, "ConnectionReset");
+        return std::nullopt;
+      case Injected::kInternalError:
+        outcome = endpoint_->fault(Fault::kInternalError, request, now);
+        break;
+      case Injected::kUnavailable:
+        outcome = endpoint_->fault(Fault::kUnavailable, request, now);
+        break;
+      case Injected::kThrottled: outcome = endpoint_->fault(Fault::kThrottled, request, now); break;
+      case Injected::kNone: outcome = endpoint_->handle(request, now); break;
+    }
+    server_.stats->count(loop_.index, listener_.name, outcome.response.status, outcome.reason);
+    if (outcome.accepted && server_.recorder) {
+      server_.recorder->record(listener_.name, outcome.handle, request);
+    }
+    return outcome;
+  }
+
+  bool goAwayDue() {
+    const uint64_t every = listener_.faults->goaway_every;
+    return every != 0 && requests_ % every == 0;
+  }
+
+  // ---- HTTP/2 ----
+
+  asio::awaitable<void> serveHttp2() {
+    http2::ServerSession::Options session_options;
+    session_options.max_concurrent_streams = endpoint_->initialStreams();
+    session_options.max_body_bytes = listener_.max_body_bytes;
+    session_.emplace(
+        session_options, [this](http2::Request&& request) { onHttp2Request(std::move(request)); },
+        [this] {
+          session_->goAway(7 /* REFUSED_STREAM */,
+                           R"({"reason":"Maximum active streams violated for this endpoint."})");
+        });
+    flush();
+    std::array<char, 16 << 10> buffer{};
+    boost::system::error_code ec;
+    while (!closed_) {
+      const size_t n = co_await stream_.async_read_some(
+          asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || closed_) break;
+      const bool more = session_->receive(std::string_view(buffer.data(), n));
+      flush();
+      if (!more) break;
+    }
+    if (!closed_ && !writing_) close();
+  }
+
+  void onHttp2Request(http2::Request&& request) {
+    ++requests_;
+    std::optional<Outcome> outcome = decide(request);
+    if (!outcome) {
       close();
       return;
     }
-    server_.stats->count(loop_.index, "apns", outcome.response.status, outcome.reason);
-    if (outcome.accepted && server_.recorder) {
-      server_.recorder->record("apns", outcome.token, request);
-    }
-    // The stream-limit dance: raised after an accepted push, optionally back to 1 after a
-    // rejected one.
-    if (outcome.accepted) {
-      session_->setMaxConcurrentStreams(server_.options.apns.raised_max_streams);
-    } else if (server_.options.apns.drop_streams_after_rejection) {
-      session_->setMaxConcurrentStreams(1);
-    }
+    if (auto limit = endpoint_->streamsAfter(*outcome)) session_->setMaxConcurrentStreams(*limit);
     const int32_t stream_id = request.stream_id;
-    auto delay = faults.latency;
-    if (faults.latency_jitter.count() > 0) {
-      delay += std::chrono::microseconds(
-          std::uniform_int_distribution<int64_t>(0, faults.latency_jitter.count() - 1)(loop_.rng));
-    }
-    const bool goaway = faults.goaway_every != 0 && requests_ % faults.goaway_every == 0;
+    const bool goaway = goAwayDue();
+    const auto delay = rollDelay(*listener_.faults, loop_.rng);
     if (delay.count() == 0) {
-      session_->respond(stream_id, std::move(outcome.response));
-      if (goaway) session_->goAway(0, R"({"reason":"Shutdown"})");
+      session_->respond(stream_id, std::move(outcome->response));
+      if (goaway) session_->goAway(0, endpoint_->goAwayDebug());
       return;
     }
     auto timer = std::make_shared<asio::steady_timer>(*loop_.context, delay);
     timer->async_wait([self = shared_from_this(), timer, stream_id, goaway,
-                       response = std::move(outcome.response)](boost::system::error_code) mutable {
+                       response = std::move(outcome->response)](boost::system::error_code) mutable {
       if (self->closed_) return;
       self->session_->respond(stream_id, std::move(response));
-      if (goaway) self->session_->goAway(0, R"({"reason":"Shutdown"})");
+      if (goaway) self->session_->goAway(0, self->endpoint_->goAwayDebug());
       self->flush();
     });
   }
@@ -227,7 +359,7 @@ class ApnsConnectionHandler : public std::enable_shared_from_this<ApnsConnection
     asio::co_spawn(*loop_.context, writeLoop(shared_from_this()), asio::detached);
   }
 
-  asio::awaitable<void> writeLoop([[maybe_unused]] std::shared_ptr<ApnsConnectionHandler> self) {
+  asio::awaitable<void> writeLoop([[maybe_unused]] std::shared_ptr<Connection> self) {
     boost::system::error_code ec;
     while (!out_.empty() && !closed_) {
       writing_buffer_.swap(out_);
@@ -244,6 +376,77 @@ class ApnsConnectionHandler : public std::enable_shared_from_this<ApnsConnection
     if (!closed_ && session_->finished()) close();
   }
 
+  // ---- HTTP/1.1 ----
+
+  asio::awaitable<void> serveHttp1() {
+    namespace http = beast::http;
+    beast::flat_buffer buffer;
+    boost::system::error_code ec;
+    while (!closed_) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(16 << 10);
+      parser.body_limit(listener_.max_body_bytes);
+      co_await http::async_read(stream_, buffer, parser,
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::ssl::error::stream_truncated) {
+        break;
+      }
+      if (ec) {
+        // Unparseable or over a limit: answer once, then close (the framing is lost).
+        http::response<http::string_body> refusal;
+        refusal.version(11);
+        refusal.result(ec == http::error::body_limit ? http::status::payload_too_large
+                                                     : http::status::bad_request);
+        refusal.set(http::field::connection, "close");
+        refusal.set(http::field::content_type, "text/plain");
+        refusal.body() = fmt::format("pushhub-sim: {}\n", ec.message());
+        refusal.prepare_payload();
+        server_.stats->count(loop_.index, listener_.name, refusal.result_int(),
+                             ec == http::error::body_limit ? "PayloadTooLarge" : "MalformedHttp");
+        co_await http::async_write(stream_, refusal, asio::redirect_error(asio::use_awaitable, ec));
+        break;
+      }
+      http::request<http::string_body> message = parser.release();
+      http2::Request request;
+      request.headers.push_back({":method", std::string(message.method_string())});
+      request.headers.push_back({":path", std::string(message.target())});
+      request.headers.push_back({":scheme", "https"});
+      if (auto host = message.find(http::field::host); host != message.end()) {
+        request.headers.push_back({":authority", std::string(host->value())});
+      }
+      for (const auto& field : message) {
+        std::string name(field.name_string());
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        request.headers.push_back({std::move(name), std::string(field.value())});
+      }
+      request.body = std::move(message.body());
+      ++requests_;
+      std::optional<Outcome> outcome = decide(request);
+      if (!outcome) break;
+      const auto delay = rollDelay(*listener_.faults, loop_.rng);
+      if (delay.count() > 0) {
+        asio::steady_timer timer(*loop_.context, delay);
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      http::response<http::string_body> response;
+      response.version(11);
+      response.result(static_cast<unsigned>(outcome->response.status));
+      for (auto& header : outcome->response.headers) response.insert(header.name, header.value);
+      response.body() = std::move(outcome->response.body);
+      const bool keep_alive = message.keep_alive() && !goAwayDue();
+      response.keep_alive(keep_alive);
+      response.prepare_payload();
+      co_await http::async_write(stream_, response, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !keep_alive) break;
+    }
+    if (!closed_) {
+      co_await stream_.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+      close();
+    }
+  }
+
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -253,10 +456,11 @@ class ApnsConnectionHandler : public std::enable_shared_from_this<ApnsConnection
   }
 
   SimServer::Impl& server_;
+  Listener& listener_;
   Loop& loop_;
   asio::ssl::stream<tcp::socket> stream_;
+  std::unique_ptr<Endpoint> endpoint_;
   std::optional<http2::ServerSession> session_;
-  ApnsConnection state_;
   std::string out_;
   std::string writing_buffer_;
   bool writing_ = false;
@@ -266,11 +470,12 @@ class ApnsConnectionHandler : public std::enable_shared_from_this<ApnsConnection
 
 }  // namespace
 
-asio::awaitable<void> SimServer::Impl::acceptApns(Loop& loop) {
+asio::awaitable<void> SimServer::Impl::accept(Listener& listener, Loop& loop) {
+  tcp::acceptor& acceptor = listener.acceptors[loop.index];
   for (;;) {
     boost::system::error_code ec;
     tcp::socket socket =
-        co_await loop.apns_acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+        co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (stopping) co_return;
     if (ec) {
       asio::steady_timer pause(*loop.context, std::chrono::milliseconds(50));
@@ -278,9 +483,8 @@ asio::awaitable<void> SimServer::Impl::acceptApns(Loop& loop) {
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    auto connection = std::make_shared<ApnsConnectionHandler>(*this, loop, std::move(socket));
-    asio::co_spawn(*loop.context, ApnsConnectionHandler::run(std::move(connection)),
-                   asio::detached);
+    auto connection = std::make_shared<Connection>(*this, listener, loop, std::move(socket));
+    asio::co_spawn(*loop.context, Connection::run(std::move(connection)), asio::detached);
   }
 }
 
@@ -336,25 +540,17 @@ std::expected<std::unique_ptr<SimServer>, std::string> SimServer::create(SimOpti
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->fates = std::move(fates);
-  const unsigned count = impl->options.loops != 0
-                             ? impl->options.loops
-                             : std::max(1u, std::thread::hardware_concurrency());
+  const SimOptions& o = impl->options;
+  const unsigned count = o.loops != 0 ? o.loops : std::max(1u, std::thread::hardware_concurrency());
   impl->loops_set = std::make_unique<ShardSet>(count);
   impl->stats = std::make_unique<Stats>(count);
-  TlsServerOptions tls;
-  tls.certificate_file = impl->options.tls_certificate;
-  tls.private_key_file = impl->options.tls_private_key;
-  tls.alpn = {"h2"};
-  tls.client_ca_file = impl->options.client_ca;
-  auto context = makeTlsServerContext(tls);
-  if (!context) return std::unexpected(context.error());
-  impl->apns_tls = std::move(*context);
-  impl->apns = std::make_unique<ApnsService>(impl->options.apns, impl->fates);
-  if (!impl->options.record_file.empty()) {
-    impl->recorder = std::make_unique<Recorder>(impl->options.record_file);
+  impl->apns = std::make_unique<ApnsService>(o.apns, impl->fates);
+  impl->fcm = std::make_unique<FcmService>(o.fcm, impl->fates);
+  impl->wns = std::make_unique<WnsService>(o.wns, impl->fates);
+  if (!o.record_file.empty()) {
+    impl->recorder = std::make_unique<Recorder>(o.record_file);
     if (!impl->recorder->ok()) {
-      return std::unexpected(
-          fmt::format("cannot write the record file {}", impl->options.record_file));
+      return std::unexpected(fmt::format("cannot write the record file {}", o.record_file));
     }
   }
   std::vector<asio::io_context*> contexts;
@@ -366,39 +562,107 @@ std::expected<std::unique_ptr<SimServer>, std::string> SimServer::create(SimOpti
     contexts.push_back(loop->context);
     impl->loops.push_back(std::move(loop));
   }
-  auto apns = listenOnEach(impl->options.apns_listen, contexts);
-  if (!apns) return std::unexpected("APNs listener: " + apns.error());
-  for (unsigned i = 0; i < count; ++i)
-    impl->loops[i]->apns_acceptor.emplace(std::move(apns->acceptors[i]));
-  impl->apns_port = apns->port;
+
+  Impl& server = *impl;
+  struct Spec {
+    std::string name;
+    std::string label;
+    const ListenAddress* address;
+    std::vector<std::string> protocols;
+    std::string client_ca;
+    const FaultOptions* faults;
+    size_t max_body_bytes;
+    std::function<std::unique_ptr<Endpoint>(SSL*)> endpoint;
+  };
+  std::vector<Spec> specs;
+  // APNs: HTTP/2 only; bodies beyond 5120 bytes are PayloadTooLarge whatever their size.
+  specs.push_back({"apns",
+                   "APNs",
+                   &o.apns_listen,
+                   {"h2"},
+                   o.client_ca,
+                   &o.apns_faults,
+                   8192,
+                   [&server](SSL* ssl) -> std::unique_ptr<Endpoint> {
+                     return std::make_unique<ApnsEndpoint>(*server.apns, ssl);
+                   }});
+  // FCM: Google's front end speaks HTTP/2 and HTTP/1.1.
+  specs.push_back({"fcm",
+                   "FCM",
+                   &o.fcm_listen,
+                   {"h2", "http/1.1"},
+                   "",
+                   &o.fcm_faults,
+                   64 << 10,
+                   [&server](SSL*) -> std::unique_ptr<Endpoint> {
+                     return std::make_unique<FcmEndpoint>(*server.fcm);
+                   }});
+  // WNS: HTTP/1.1 only; a client that offers nothing else is refused in the handshake.
+  specs.push_back({"wns",
+                   "WNS",
+                   &o.wns_listen,
+                   {"http/1.1"},
+                   "",
+                   &o.wns_faults,
+                   64 << 10,
+                   [&server](SSL*) -> std::unique_ptr<Endpoint> {
+                     return std::make_unique<WnsEndpoint>(*server.wns);
+                   }});
+  for (auto& spec : specs) {
+    auto listener = std::make_unique<Listener>();
+    listener->name = spec.name;
+    listener->protocols = spec.protocols;
+    listener->faults = spec.faults;
+    listener->max_body_bytes = spec.max_body_bytes;
+    listener->endpoint = std::move(spec.endpoint);
+    TlsServerOptions tls;
+    tls.certificate_file = o.tls_certificate;
+    tls.private_key_file = o.tls_private_key;
+    tls.alpn = spec.protocols;
+    tls.client_ca_file = spec.client_ca;
+    auto context = makeTlsServerContext(tls);
+    if (!context) return std::unexpected(context.error());
+    listener->tls = std::move(*context);
+    auto listening = listenOnEach(*spec.address, contexts);
+    if (!listening) return std::unexpected(spec.label + " listener: " + listening.error());
+    listener->acceptors = std::move(listening->acceptors);
+    listener->port = listening->port;
+    impl->listeners.push_back(std::move(listener));
+  }
   std::array<asio::io_context*, 1> admin_context{contexts.front()};
-  auto admin = listenOnEach(impl->options.admin_listen, admin_context);
+  auto admin = listenOnEach(o.admin_listen, admin_context);
   if (!admin) return std::unexpected("admin listener: " + admin.error());
   impl->admin_acceptor.emplace(std::move(admin->acceptors.front()));
   impl->admin_port = admin->port;
   return std::unique_ptr<SimServer>(new SimServer(std::move(impl)));
 }
 
-uint16_t SimServer::apnsPort() const { return impl_->apns_port; }
+uint16_t SimServer::apnsPort() const { return impl_->listeners[0]->port; }
+uint16_t SimServer::fcmPort() const { return impl_->listeners[1]->port; }
+uint16_t SimServer::wnsPort() const { return impl_->listeners[2]->port; }
 uint16_t SimServer::adminPort() const { return impl_->admin_port; }
 Stats& SimServer::stats() { return *impl_->stats; }
 
 void SimServer::start() {
-  for (auto& loop : impl_->loops) {
-    asio::co_spawn(*loop->context, impl_->acceptApns(*loop), asio::detached);
+  for (auto& listener : impl_->listeners) {
+    for (auto& loop : impl_->loops) {
+      asio::co_spawn(*loop->context, impl_->accept(*listener, *loop), asio::detached);
+    }
   }
   asio::co_spawn(*impl_->loops.front()->context, impl_->acceptAdmin(), asio::detached);
   impl_->loops_set->start();
-  log()->info("APNs on port {} (TLS, HTTP/2), admin on port {}, {} loops", impl_->apns_port,
-              impl_->admin_port, impl_->loops.size());
+  log()->info(
+      "APNs on port {} (HTTP/2), FCM on port {} (HTTP/2, HTTP/1.1), WNS on port {} "
+      "(HTTP/1.1), all TLS; admin on port {}; {} loops",
+      apnsPort(), fcmPort(), wnsPort(), impl_->admin_port, impl_->loops.size());
 }
 
 void SimServer::stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;
   for (auto& loop : impl_->loops) {
-    asio::post(*loop->context, [&loop = *loop] {
+    asio::post(*loop->context, [this, &loop = *loop] {
       boost::system::error_code ec;
-      if (loop.apns_acceptor) loop.apns_acceptor->close(ec);
+      for (auto& listener : impl_->listeners) listener->acceptors[loop.index].close(ec);
     });
   }
   asio::post(*impl_->loops.front()->context, [this] {

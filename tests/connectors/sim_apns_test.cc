@@ -12,83 +12,21 @@
 #include <regex>
 
 #include "connectors/jwt.h"
-#include "connectors/sim/keygen.h"
-#include "tests/support/process.h"
-#include "tests/support/temp_dir.h"
+#include "tests/connectors/sim_fixture.h"
 
 namespace pushhub::connectors::sim {
 namespace {
 
-using pushhub::testing::ChildProcess;
+using namespace pushhub::connectors::sim::testing;
 using ::testing::HasSubstr;
-using namespace std::chrono_literals;
 
-constexpr auto kTimeout = 10s;
 const std::string kToken(64, 'a');
 
-struct Reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // lowercase names
-  std::string body;
-};
-
-std::string readFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Runs a command, returns its output (stdout and stderr together).
-std::string run(const std::vector<std::string>& args) {
-  // Debian's curl and nghttp (deploy/install-deps.sh installs them).
-  const std::string binary =
-      args.front().find('/') == std::string::npos ? "/usr/bin/" + args.front() : args.front();
-  ChildProcess process(binary, std::vector<std::string>(args.begin() + 1, args.end()));
-  process.drainOutput(kTimeout);
-  process.waitForExit(kTimeout);
-  return process.output();
-}
-
-// Splits `curl -i` output into replies (one per response, as --next makes several).
-std::vector<Reply> parseReplies(const std::string& output) {
-  std::vector<Reply> replies;
-  size_t pos = 0;
-  while ((pos = output.find("HTTP/", pos)) != std::string::npos) {
-    Reply reply;
-    const size_t line_end = output.find("\r\n", pos);
-    if (line_end == std::string::npos) break;
-    const std::string status_line = output.substr(pos, line_end - pos);
-    reply.status = std::stoi(status_line.substr(status_line.find(' ') + 1, 3));
-    size_t cursor = line_end + 2;
-    for (;;) {
-      const size_t end = output.find("\r\n", cursor);
-      if (end == std::string::npos || end == cursor) {
-        cursor = end == std::string::npos ? output.size() : end + 2;
-        break;
-      }
-      const std::string line = output.substr(cursor, end - cursor);
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string name = line.substr(0, colon);
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        reply.headers[name] = line.substr(colon + 2);
-      }
-      cursor = end + 2;
-    }
-    const size_t next = output.find("HTTP/", cursor);
-    reply.body = output.substr(cursor, (next == std::string::npos ? output.size() : next) - cursor);
-    replies.push_back(std::move(reply));
-    pos = cursor;
-  }
-  return replies;
-}
-
-class SimApnsTest : public ::testing::Test {
+class SimApnsTest : public SimTest {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new pushhub::testing::TempDir();
-    auto generated = generateDevelopmentCredentials(dir_->path() / "creds");
-    ASSERT_TRUE(generated.has_value()) << generated.error();
-    const std::string conf = readFile(generated->sim_config);
+    SimTest::SetUpTestSuite();
+    const std::string conf = readFile(conf_);
     std::smatch m;
     ASSERT_TRUE(
         std::regex_search(conf, m, std::regex(R"re("(\w{10}):(\w{10}):([^:]+):([^"]+)")re")));
@@ -97,34 +35,10 @@ class SimApnsTest : public ::testing::Test {
     auto key = loadPrivateKeyPem(readFile(std::string(m[3])));
     ASSERT_TRUE(key.has_value());
     key_ = key->release();
-    ca_ = (dir_->path() / "creds" / "ca.crt").string();
   }
   static void TearDownTestSuite() {
     EVP_PKEY_free(key_);
-    delete dir_;
-  }
-
-  void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--config",
-                                     (dir_->path() / "creds" / "sim.conf").string(),
-                                     "--apns-listen",
-                                     "127.0.0.1:0",
-                                     "--admin-listen",
-                                     "127.0.0.1:0",
-                                     "--loops",
-                                     "2",
-                                     "--unregistered-prefix",
-                                     "dead",
-                                     "--bad-prefix",
-                                     "bbbb"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    sim_ = std::make_unique<ChildProcess>(PUSHHUB_SIM_BINARY, args);
-    auto line = sim_->waitForLine("pushhub-sim ready", kTimeout);
-    ASSERT_TRUE(line.has_value()) << sim_->output();
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(apns=(\d+) admin=(\d+))")));
-    apns_port_ = std::stoi(m[1]);
-    admin_port_ = std::stoi(m[2]);
+    SimTest::TearDownTestSuite();
   }
 
   static std::string jwt(int64_t iat_offset_seconds = 0, std::string kid = "",
@@ -177,16 +91,8 @@ class SimApnsTest : public ::testing::Test {
     return "";
   }
 
-  std::string adminGet(std::string path) {
-    return run({"curl", "-s", fmt::format("http://127.0.0.1:{}{}", admin_port_, path)});
-  }
-
-  static inline pushhub::testing::TempDir* dir_ = nullptr;
-  static inline std::string key_id_, team_id_, ca_;
+  static inline std::string key_id_, team_id_;
   static inline EVP_PKEY* key_ = nullptr;
-  std::unique_ptr<ChildProcess> sim_;
-  int apns_port_ = 0;
-  int admin_port_ = 0;
 };
 
 TEST_F(SimApnsTest, AcceptsAValidPushAndEchoesTheApnsId) {
@@ -251,6 +157,8 @@ TEST_F(SimApnsTest, RejectsEachMalformedRequestWithAppleStatusAndReason) {
       {"voip 5121 bytes",
        send({{"apns-push-type", "voip"}, {"apns-topic", voip_topic}}, std::string(5121, 'x')), 413,
        "PayloadTooLarge"});
+  cases.push_back({"another app's token", send({}, "{}", "/3/device/f0f0" + std::string(60, '0')),
+                   400, "DeviceTokenNotForTopic"});
   cases.push_back({"bad token by fate", send({}, "{}", "/3/device/bbbb" + std::string(60, '0')),
                    400, "BadDeviceToken"});
   for (const auto& c : cases) {
@@ -335,15 +243,15 @@ TEST_F(SimApnsTest, OneStreamUntilTheFirstAcceptedPushThenTheRaisedLimit) {
 }
 
 TEST_F(SimApnsTest, InjectsServerErrorsThrottlingAndGoaway) {
-  start({"--fault-500", "1"});
+  start({"--fault", "apns:500=1"});
   Reply error = send();
   EXPECT_EQ(error.status, 500);
   EXPECT_EQ(reasonOf(error), "InternalServerError");
   sim_.reset();
-  start({"--fault-429", "1"});
+  start({"--fault", "apns:throttle=1"});
   EXPECT_EQ(reasonOf(send()), "TooManyRequests");
   sim_.reset();
-  start({"--fault-503", "1"});
+  start({"--fault", "apns:503=1"});
   EXPECT_EQ(send().status, 503);
   sim_.reset();
   // Two requests that curl would send on one connection: after the GOAWAY that follows the
@@ -362,12 +270,27 @@ TEST_F(SimApnsTest, InjectsServerErrorsThrottlingAndGoaway) {
   EXPECT_EQ(two_requests().size(), 2u);
   EXPECT_THAT(adminGet("/stats"), HasSubstr(R"("connections":1,)"));
   sim_.reset();
-  start({"--fault-goaway-every", "1"});
+  start({"--fault", "apns:goaway-every=1"});
   auto replies = two_requests();
   ASSERT_EQ(replies.size(), 2u);
   EXPECT_EQ(replies[0].status, 200);
   EXPECT_EQ(replies[1].status, 200);
   EXPECT_THAT(adminGet("/stats"), HasSubstr(R"("connections":2,)"));
+}
+
+TEST_F(SimApnsTest, InjectsConnectionResetsAndLatencyOverHttp2) {
+  start({"--fault", "apns:reset=1"});
+  std::vector<std::string> args = {"curl", "-s", "-i", "--http2", "--cacert", ca_};
+  auto request = requestArgs();
+  args.insert(args.end(), request.begin(), request.end());
+  const std::string cut = run(args);
+  EXPECT_TRUE(parseReplies(cut).empty()) << cut;
+  EXPECT_THAT(adminGet("/stats"), HasSubstr(R"("ConnectionReset":1)"));
+  sim_.reset();
+  start({"--fault", "all:latency-us=300000"});
+  const auto before = std::chrono::steady_clock::now();
+  EXPECT_EQ(send().status, 200);
+  EXPECT_GE(std::chrono::steady_clock::now() - before, 300ms);
 }
 
 TEST_F(SimApnsTest, CountsOutcomesAtStatsAndResets) {
@@ -401,18 +324,13 @@ TEST_F(SimApnsTest, RefusesToStartWithoutCertificateOrWithABadKey) {
   EXPECT_EQ(no_cert.waitForExit(kTimeout), 2);
   EXPECT_THAT(no_cert.output(), HasSubstr("--tls-cert and --tls-key are required"));
   ChildProcess bad_key(PUSHHUB_SIM_BINARY,
-                       {"--config", (dir_->path() / "creds" / "sim.conf").string(), "--apns-key",
-                        "KEY:TEAM:/nonexistent.p8"});
+                       {"--config", conf_, "--apns-key", "KEY:TEAM:/nonexistent.p8"});
   EXPECT_EQ(bad_key.waitForExit(kTimeout), 2);
   EXPECT_THAT(bad_key.output(), HasSubstr("cannot read /nonexistent.p8"));
-  ChildProcess malformed(
-      PUSHHUB_SIM_BINARY,
-      {"--config", (dir_->path() / "creds" / "sim.conf").string(), "--apns-key", "KEYONLY"});
+  ChildProcess malformed(PUSHHUB_SIM_BINARY, {"--config", conf_, "--apns-key", "KEYONLY"});
   EXPECT_EQ(malformed.waitForExit(kTimeout), 2);
   EXPECT_THAT(malformed.output(), HasSubstr("expected KEYID:TEAMID:P8FILE"));
-  ChildProcess not_a_key(PUSHHUB_SIM_BINARY,
-                         {"--config", (dir_->path() / "creds" / "sim.conf").string(), "--apns-key",
-                          "KEY:TEAM:" + ca_});
+  ChildProcess not_a_key(PUSHHUB_SIM_BINARY, {"--config", conf_, "--apns-key", "KEY:TEAM:" + ca_});
   EXPECT_EQ(not_a_key.waitForExit(kTimeout), 2);
   EXPECT_THAT(not_a_key.output(), HasSubstr("neither a PEM private key"));
 }

@@ -1,0 +1,152 @@
+#pragma once
+
+// What the simulator tests share: running Debian's curl / nghttp, parsing `curl -i` output, and
+// a fixture that writes development credentials once per suite and starts the real pushhub-sim
+// binary on free ports.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "connectors/sim/keygen.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace pushhub::connectors::sim::testing {
+
+using pushhub::testing::ChildProcess;
+using namespace std::chrono_literals;
+
+inline constexpr auto kTimeout = 10s;
+
+struct Reply {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lowercase names
+  std::string body;
+};
+
+inline std::string readFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Runs a command, returns its output (stdout and stderr together).
+inline std::string run(const std::vector<std::string>& args) {
+  // Debian's curl and nghttp (deploy/install-deps.sh installs them).
+  const std::string binary =
+      args.front().find('/') == std::string::npos ? "/usr/bin/" + args.front() : args.front();
+  ChildProcess process(binary, std::vector<std::string>(args.begin() + 1, args.end()));
+  process.drainOutput(kTimeout);
+  process.waitForExit(kTimeout);
+  return process.output();
+}
+
+// Splits `curl -i` output into replies (one per response, as --next makes several).
+inline std::vector<Reply> parseReplies(const std::string& output) {
+  std::vector<Reply> replies;
+  size_t pos = 0;
+  while ((pos = output.find("HTTP/", pos)) != std::string::npos) {
+    Reply reply;
+    const size_t line_end = output.find("\r\n", pos);
+    if (line_end == std::string::npos) break;
+    const std::string status_line = output.substr(pos, line_end - pos);
+    reply.status = std::stoi(status_line.substr(status_line.find(' ') + 1, 3));
+    size_t cursor = line_end + 2;
+    for (;;) {
+      const size_t end = output.find("\r\n", cursor);
+      if (end == std::string::npos || end == cursor) {
+        cursor = end == std::string::npos ? output.size() : end + 2;
+        break;
+      }
+      const std::string line = output.substr(cursor, end - cursor);
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string name = line.substr(0, colon);
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        reply.headers[name] = line.substr(colon + 2);
+      }
+      cursor = end + 2;
+    }
+    const size_t next = output.find("HTTP/", cursor);
+    reply.body = output.substr(cursor, (next == std::string::npos ? output.size() : next) - cursor);
+    replies.push_back(std::move(reply));
+    pos = cursor;
+  }
+  return replies;
+}
+
+// Credentials once per suite (keygen is slow: an RSA key), a simulator per test.
+class SimTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new pushhub::testing::TempDir();
+    auto generated = generateDevelopmentCredentials(dir_->path() / "creds");
+    ASSERT_TRUE(generated.has_value()) << generated.error();
+    conf_ = generated->sim_config.string();
+    ca_ = (dir_->path() / "creds" / "ca.crt").string();
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+
+  // The simulator with the suite's credentials, every port free, two loops, handle fates by
+  // prefix ("dead…" unregistered, "bbbb…" bad, "f0f0…" foreign, "0ff…" offline).
+  void start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--config",
+                                     conf_,
+                                     "--apns-listen",
+                                     "127.0.0.1:0",
+                                     "--fcm-listen",
+                                     "127.0.0.1:0",
+                                     "--wns-listen",
+                                     "127.0.0.1:0",
+                                     "--admin-listen",
+                                     "127.0.0.1:0",
+                                     "--loops",
+                                     "2",
+                                     "--unregistered-prefix",
+                                     "dead",
+                                     "--bad-prefix",
+                                     "bbbb",
+                                     "--foreign-prefix",
+                                     "f0f0",
+                                     "--offline-prefix",
+                                     "0ff"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    sim_ = std::make_unique<ChildProcess>(PUSHHUB_SIM_BINARY, args);
+    auto line = sim_->waitForLine("pushhub-sim ready", kTimeout);
+    ASSERT_TRUE(line.has_value()) << sim_->output();
+    std::smatch m;
+    ASSERT_TRUE(
+        std::regex_search(*line, m, std::regex(R"(apns=(\d+) fcm=(\d+) wns=(\d+) admin=(\d+))")));
+    apns_port_ = std::stoi(m[1]);
+    fcm_port_ = std::stoi(m[2]);
+    wns_port_ = std::stoi(m[3]);
+    admin_port_ = std::stoi(m[4]);
+  }
+
+  std::string adminGet(std::string path) {
+    return run({"curl", "-s", fmt::format("http://127.0.0.1:{}{}", admin_port_, path)});
+  }
+
+  static std::filesystem::path credentialsDir() { return dir_->path() / "creds"; }
+
+  static inline pushhub::testing::TempDir* dir_ = nullptr;
+  static inline std::string conf_, ca_;
+  std::unique_ptr<ChildProcess> sim_;
+  int apns_port_ = 0;
+  int fcm_port_ = 0;
+  int wns_port_ = 0;
+  int admin_port_ = 0;
+};
+
+}  // namespace pushhub::connectors::sim::testing
