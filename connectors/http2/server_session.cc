@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace pushhub::connectors::http2 {
@@ -13,10 +14,11 @@ constexpr uint8_t kFrameHeaders = 0x1;
 constexpr uint8_t kFrameSettings = 0x4;
 constexpr uint8_t kFlagAck = 0x1;
 
-nghttp2_nv makeNv(const std::string& name, const std::string& value) {
+nghttp2_nv makeNv(const std::string& name, const std::string& value,
+                  uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), NGHTTP2_NV_FLAG_NONE};
+                    value.size(), flags};
 }
 
 }  // namespace
@@ -36,18 +38,31 @@ struct ServerSession::Callbacks {
     auto& s = self(user_data);
     auto stream = std::make_unique<Stream>();
     stream->request.stream_id = frame->hd.stream_id;
+    stream->request.headers.reserve(12);
+    s.receiving_ = stream.get();
     s.streams_[frame->hd.stream_id] = std::move(stream);
     ++s.open_streams_;
     return 0;
   }
 
+  // The stream a frame belongs to: most frames continue the stream whose headers just began, so
+  // that one is remembered instead of looked up.
+  static Stream* streamOf(ServerSession& s, int32_t stream_id) {
+    if (s.receiving_ != nullptr && s.receiving_->request.stream_id == stream_id) {
+      return s.receiving_;
+    }
+    auto it = s.streams_.find(stream_id);
+    if (it == s.streams_.end()) return nullptr;
+    s.receiving_ = it->second.get();
+    return s.receiving_;
+  }
+
   static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                       size_t name_length, const uint8_t* value, size_t value_length, uint8_t,
                       void* user_data) {
-    auto& s = self(user_data);
-    auto it = s.streams_.find(frame->hd.stream_id);
-    if (it == s.streams_.end()) return 0;
-    it->second->request.headers.push_back(
+    Stream* stream = streamOf(self(user_data), frame->hd.stream_id);
+    if (stream == nullptr) return 0;
+    stream->request.headers.push_back(
         Header{std::string(reinterpret_cast<const char*>(name), name_length),
                std::string(reinterpret_cast<const char*>(value), value_length)});
     return 0;
@@ -56,9 +71,9 @@ struct ServerSession::Callbacks {
   static int onDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
                          size_t length, void* user_data) {
     auto& s = self(user_data);
-    auto it = s.streams_.find(stream_id);
-    if (it == s.streams_.end()) return 0;
-    Request& request = it->second->request;
+    Stream* stream = streamOf(s, stream_id);
+    if (stream == nullptr) return 0;
+    Request& request = stream->request;
     if (request.body.size() + length > s.options_.max_body_bytes) {
       request.body_too_large = true;
       return 0;
@@ -73,14 +88,17 @@ struct ServerSession::Callbacks {
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) {
       return 0;
     }
-    auto it = s.streams_.find(frame->hd.stream_id);
-    if (it == s.streams_.end()) return 0;
-    s.on_request_(std::move(it->second->request));
+    Stream* stream = streamOf(s, frame->hd.stream_id);
+    if (stream == nullptr) return 0;
+    s.on_request_(std::move(stream->request));
     return 0;
   }
 
   static int onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* user_data) {
     auto& s = self(user_data);
+    if (s.receiving_ != nullptr && s.receiving_->request.stream_id == stream_id) {
+      s.receiving_ = nullptr;
+    }
     if (s.streams_.erase(stream_id) > 0) --s.open_streams_;
     return 0;
   }
@@ -115,6 +133,9 @@ ServerSession::ServerSession(const Options& options, RequestHandler on_request,
   nghttp2_option* option = nullptr;
   nghttp2_option_new(&option);
   nghttp2_option_set_max_send_header_block_length(option, 64 << 10);
+  // Push services schedule nothing by RFC 7540 priority: without the dependency tree (and the
+  // closed streams kept for it) nghttp2 does far less work per stream.
+  nghttp2_option_set_no_closed_streams(option, 1);
   nghttp2_session_server_new2(&session_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
@@ -123,6 +144,7 @@ ServerSession::ServerSession(const Options& options, RequestHandler on_request,
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.initial_window_size},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options_.max_header_list_size},
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   unacknowledged_limits_.push_back(options_.max_concurrent_streams);
@@ -221,19 +243,33 @@ void ServerSession::respond(int32_t stream_id, Response response) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;  // reset by the client meanwhile
   Stream& stream = *it->second;
-  const std::string status = std::to_string(response.status);
   static const std::string kStatus = ":status";
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(response.headers.size() + 1);
-  nva.push_back(makeNv(kStatus, status));
-  for (const auto& h : response.headers) nva.push_back(makeNv(h.name, h.value));
+  // Three digits; nghttp2 copies the header block before submit returns.
+  const std::string status{static_cast<char>('0' + response.status / 100 % 10),
+                           static_cast<char>('0' + response.status / 10 % 10),
+                           static_cast<char>('0' + response.status % 10)};
+  constexpr size_t kInline = 16;
+  std::array<nghttp2_nv, kInline> inline_nva;
+  std::vector<nghttp2_nv> heap_nva;
+  nghttp2_nv* nva = inline_nva.data();
+  if (response.headers.size() + 1 > kInline) {
+    heap_nva.resize(response.headers.size() + 1);
+    nva = heap_nva.data();
+  }
+  size_t count = 0;
+  nva[count++] = makeNv(kStatus, status);
+  // Response header values are mostly unique (apns-id, message ids): indexing them would only
+  // churn both HPACK tables and make every lookup compare against a table full of ids.
+  for (const auto& h : response.headers) {
+    nva[count++] = makeNv(h.name, h.value, NGHTTP2_NV_FLAG_NO_INDEX);
+  }
   stream.response_body = std::move(response.body);
   if (stream.response_body.empty()) {
-    nghttp2_submit_response(session_, stream_id, nva.data(), nva.size(), nullptr);
+    nghttp2_submit_response(session_, stream_id, nva, count, nullptr);
   } else {
     nghttp2_data_provider provider{};
     provider.read_callback = Callbacks::readBody;
-    nghttp2_submit_response(session_, stream_id, nva.data(), nva.size(), &provider);
+    nghttp2_submit_response(session_, stream_id, nva, count, &provider);
   }
 }
 

@@ -95,6 +95,7 @@ class ServerSession {
   LimitHandler on_limit_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
+  Stream* receiving_ = nullptr;  // the stream frames were last received for
   size_t open_streams_ = 0;
 
   std::string partial_;            // an incomplete frame (or preface) awaiting more bytes

@@ -95,11 +95,27 @@ std::optional<std::string_view> stringMember(const rapidjson::Value& object, con
 
 std::string randomUuid() {
   thread_local std::mt19937_64 rng(std::random_device{}());
-  const uint64_t a = rng();
-  const uint64_t b = rng();
-  // Version 4, variant 1.
-  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFF,
-                     ((b >> 48) & 0x3FFF) | 0x8000, b & 0xFFFFFFFFFFFFull);
+  static constexpr char kHex[] = "0123456789abcdef";
+  uint64_t a = rng();
+  uint64_t b = rng();
+  // Version 4, variant 1: xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx
+  a = (a & ~0xF000ull) | 0x4000ull;
+  b = (b & ~(0xCull << 60)) | (0x8ull << 60);
+  std::string out(36, '-');
+  size_t pos = 0;
+  const auto put = [&](uint64_t bits, int digits) {
+    for (int i = digits - 1; i >= 0; --i) out[pos++] = kHex[(bits >> (4 * i)) & 0xF];
+  };
+  put(a >> 32, 8);
+  ++pos;
+  put(a >> 16, 4);
+  ++pos;
+  put(a, 4);
+  ++pos;
+  put(b >> 48, 4);
+  ++pos;
+  put(b, 12);
+  return out;
 }
 
 bool isCanonicalUuid(std::string_view text) {
@@ -143,7 +159,11 @@ std::optional<std::string> ApnsService::authenticate(
 
   const ApnsKey* key = nullptr;
   int64_t iat = 0;
-  {
+  if (!connection.current_token.empty() && value == connection.current_token) {
+    // The token this connection already proved: nothing to parse or verify again.
+    key = connection.current_key;
+    iat = connection.current_iat;
+  } else {
     auto jwt = parseJwt(value);
     if (!jwt) return "InvalidProviderToken";
     rapidjson::Document header;
@@ -164,8 +184,7 @@ std::optional<std::string> ApnsService::authenticate(
       return "InvalidProviderToken";
     }
     iat = iat_member->value.GetInt64();
-    if (value != connection.current_token &&
-        !verifyJwt(*jwt, key->public_key.get(), JwtAlgorithm::kEs256)) {
+    if (!verifyJwt(*jwt, key->public_key.get(), JwtAlgorithm::kEs256)) {
       return "InvalidProviderToken";
     }
   }
@@ -187,6 +206,8 @@ std::optional<std::string> ApnsService::authenticate(
       return "TooManyProviderTokenUpdates";
     }
     connection.current_token = std::string(value);
+    connection.current_key = key;
+    connection.current_iat = iat;
     connection.token_since = now;
   }
   connection.pinned_team = key->team_id;

@@ -41,9 +41,11 @@ struct ApnsOptions {
 // What one connection remembers between requests.
 struct ApnsConnection {
   bool client_certificate = false;
-  std::string certificate_topic;  // bundle id from the client certificate (certificate auth)
-  std::string pinned_team;        // team of the first authenticated push
-  std::string current_token;      // last token accepted on this connection
+  std::string certificate_topic;         // bundle id from the client certificate (certificate auth)
+  std::string pinned_team;               // team of the first authenticated push
+  std::string current_token;             // last token accepted on this connection
+  const ApnsKey* current_key = nullptr;  // and what verifying it found
+  int64_t current_iat = 0;
   std::chrono::system_clock::time_point token_since{};
 };
 

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "common/build_info.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "connectors/sim/keygen.h"
 #include "connectors/sim/server.h"
@@ -66,6 +67,29 @@ std::expected<ApnsKey, std::string> parseApnsKey(const std::string& spec) {
   if (EVP_PKEY_get_base_id(public_key.get()) != EVP_PKEY_EC) return bad("not an EC (P-256) key");
   key.public_key = std::shared_ptr<EVP_PKEY>(public_key.release(), EvpKeyDeleter{});
   return key;
+}
+
+// A provider token for "KEYID:TEAMID:P8FILE[:…]", issued now.
+std::expected<std::string, std::string> signApnsToken(const std::string& spec) {
+  const size_t first = spec.find(':');
+  const size_t second = first == std::string::npos ? first : spec.find(':', first + 1);
+  if (second == std::string::npos) {
+    return std::unexpected(fmt::format("--apns-key {}: expected KEYID:TEAMID:P8FILE", spec));
+  }
+  const size_t third = spec.find(':', second + 1);
+  const std::string path =
+      spec.substr(second + 1, third == std::string::npos ? std::string::npos : third - second - 1);
+  std::ifstream in(path);
+  if (!in) return std::unexpected(fmt::format("cannot read {}", path));
+  auto key = loadPrivateKeyPem(std::string(std::istreambuf_iterator<char>(in), {}));
+  if (!key) return std::unexpected(fmt::format("{}: {}", path, key.error()));
+  const auto iat = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return signJwt(fmt::format(R"({{"alg":"ES256","kid":{}}})", jsonQuoted(spec.substr(0, first))),
+                 fmt::format(R"({{"iss":{},"iat":{}}})",
+                             jsonQuoted(spec.substr(first + 1, second - first - 1)), iat),
+                 key->get(), JwtAlgorithm::kEs256);
 }
 
 std::expected<ListenAddress, std::string> listenOption(const std::string& flag,
@@ -264,6 +288,10 @@ int main(int argc, char** argv) {
   keygen->add_option("--admin-port", keygen_options.admin_port, "Admin port in sim.conf")
       ->capture_default_str();
 
+  auto* apns_token = app.add_subcommand(
+      "apns-token",
+      "Print a provider token (ES256 JWT) signed with the first --apns-key, for h2load or curl");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -280,6 +308,14 @@ int main(int argc, char** argv) {
     if (!result) return fail(kExitFailure, result.error());
     std::cout << "wrote development credentials to " << keygen_dir << "\n"
               << "run: pushhub-sim --config " << result->sim_config.string() << "\n";
+    return 0;
+  }
+
+  if (apns_token->parsed()) {
+    if (apns_keys.empty()) return fail(kExitUsage, "apns-token needs an --apns-key (or --config)");
+    auto jwt = signApnsToken(apns_keys.front());
+    if (!jwt) return fail(kExitUsage, jwt.error());
+    std::cout << *jwt << "\n";
     return 0;
   }
 

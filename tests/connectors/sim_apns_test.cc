@@ -278,6 +278,60 @@ TEST_F(SimApnsTest, InjectsServerErrorsThrottlingAndGoaway) {
   EXPECT_THAT(adminGet("/stats"), HasSubstr(R"("connections":2,)"));
 }
 
+TEST_F(SimApnsTest, CertificateAuthTakesTheBundleIdFromTheClientCertificate) {
+  const auto d = dir_->path();
+  ASSERT_TRUE(writeCertificateAuthority(d / "client-ca.crt", d / "client-ca.key").has_value());
+  CertificateRequest client{
+      "Apple Push Services: com.example.certapp", "com.example.certapp", {}, {}, true};
+  ASSERT_TRUE(writeSignedCertificate(d / "client-ca.crt", d / "client-ca.key", client,
+                                     d / "client.crt", d / "client.key")
+                  .has_value());
+  // A certificate from a CA the simulator does not trust.
+  ASSERT_TRUE(writeCertificateAuthority(d / "rogue-ca.crt", d / "rogue-ca.key").has_value());
+  ASSERT_TRUE(writeSignedCertificate(d / "rogue-ca.crt", d / "rogue-ca.key", client,
+                                     d / "rogue.crt", d / "rogue.key")
+                  .has_value());
+  start({"--client-ca", (d / "client-ca.crt").string()});
+  const auto with_certificate = [&](std::map<std::string, std::string> headers,
+                                    std::string cert = "client") {
+    headers.emplace("authorization", "");  // no provider token: the certificate is the credential
+    std::vector<std::string> args = {"curl",     "-s",
+                                     "-i",       "--http2",
+                                     "--cacert", ca_,
+                                     "--cert",   (d / (cert + ".crt")).string(),
+                                     "--key",    (d / (cert + ".key")).string()};
+    auto request = requestArgs(headers);
+    args.insert(args.end(), request.begin(), request.end());
+    return parseReplies(run(args));
+  };
+  auto ok = with_certificate({{"apns-topic", "com.example.certapp"}});
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok[0].status, 200) << ok[0].body;
+  auto no_topic = with_certificate({{"apns-topic", ""}});  // the certificate names it
+  ASSERT_EQ(no_topic.size(), 1u);
+  EXPECT_EQ(no_topic[0].status, 200) << no_topic[0].body;
+  auto voip =
+      with_certificate({{"apns-topic", "com.example.certapp.voip"}, {"apns-push-type", "voip"}});
+  ASSERT_EQ(voip.size(), 1u);
+  EXPECT_EQ(voip[0].status, 200) << voip[0].body;
+  auto other = with_certificate({{"apns-topic", "com.example.pushhub"}});
+  ASSERT_EQ(other.size(), 1u);
+  EXPECT_EQ(reasonOf(other[0]), "TopicDisallowed");
+  auto location = with_certificate(
+      {{"apns-topic", "com.example.certapp.location-query"}, {"apns-push-type", "location"}});
+  ASSERT_EQ(location.size(), 1u);
+  EXPECT_EQ(reasonOf(location[0]), "InvalidPushType");  // location pushes need token auth
+  EXPECT_TRUE(with_certificate({{"apns-topic", "com.example.certapp"}}, "rogue").empty())
+      << "an untrusted client certificate fails the handshake";
+  // Without a certificate, the same listener still wants a provider token.
+  EXPECT_EQ(reasonOf(send({{"authorization", ""}})), "MissingProviderToken");
+  // Certificate connections start at the raised stream limit.
+  const std::string out = run(
+      {"nghttp", "-nv", "--cert", (d / "client.crt").string(), "--key", (d / "client.key").string(),
+       "-H", ":method: POST", fmt::format("https://127.0.0.1:{}/3/device/{}", apns_port_, kToken)});
+  EXPECT_THAT(out, HasSubstr("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):1000]"));
+}
+
 TEST_F(SimApnsTest, InjectsConnectionResetsAndLatencyOverHttp2) {
   start({"--fault", "apns:reset=1"});
   std::vector<std::string> args = {"curl", "-s", "-i", "--http2", "--cacert", ca_};

@@ -112,6 +112,8 @@ std::optional<int> ChildProcess::waitForExit(std::chrono::milliseconds timeout) 
     const pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      // What it wrote just before exiting may still be in the pipe.
+      drainOutput(std::chrono::milliseconds(1000));
       break;
     }
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
