@@ -19,7 +19,7 @@ all: build
 help:
 	@echo "make run     install deps, build Release, run pushhub on 127.0.0.1:7070 (data in ./data)"
 	@echo "make test    install deps, build, run every test with ctest"
-	@echo "make bench   build Release and run the benchmarks"
+	@echo "make bench   build Release and run the benchmarks (microbenchmarks, pushhub-sim vs nghttpd)"
 	@echo "make asan    build with ASan+UBSan in build-asan/ and run the tests there"
 	@echo "make tsan    build with TSan in build-tsan/ and run the tests there"
 	@echo "make fuzz    build the libFuzzer targets with clang and fuzz for FUZZ_SECONDS (60)"
@@ -42,6 +42,7 @@ test: build
 
 bench: build
 	./$(BUILD_DIR)/bin/pushhub_microbench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+	BUILD_DIR=$(BUILD_DIR) ./bench/sim_vs_nghttpd.sh
 
 asan:
 	@$(MAKE) --no-print-directory test BUILD_DIR=build-asan BUILD_TYPE=Debug \
