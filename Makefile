@@ -18,6 +18,7 @@ all: build
 
 help:
 	@echo "make run     install deps, build Release, run pushhub on 127.0.0.1:7070 (data in ./data)"
+	@echo "             beside pushhub-sim (APNs :2197, FCM :2198, WNS :2199, stats :8089)"
 	@echo "make test    install deps, build, run every test with ctest"
 	@echo "make bench   build Release and run the benchmarks (microbenchmarks, pushhub-sim vs nghttpd)"
 	@echo "make asan    build with ASan+UBSan in build-asan/ and run the tests there"
@@ -35,7 +36,7 @@ build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
-	./$(BUILD_DIR)/bin/pushhub serve $(RUN_ARGS)
+	BUILD_DIR=$(BUILD_DIR) ./deploy/run-dev.sh $(RUN_ARGS)
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)

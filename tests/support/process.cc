@@ -47,7 +47,10 @@ ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::str
   sigset_t none;
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+  // Its own process group, so that a script and everything it starts can be signalled (and
+  // killed on destruction) together.
+  posix_spawnattr_setpgroup(&attributes, 0);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
   const int rc =
       posix_spawn(&pid_, binary.c_str(), &actions, &attributes, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -61,6 +64,7 @@ ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::str
 }
 
 ChildProcess::~ChildProcess() {
+  if (pid_ > 0) kill(-pid_, SIGKILL);  // what it started, too
   if (!exit_code_ && pid_ > 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
@@ -103,6 +107,10 @@ std::optional<std::string> ChildProcess::waitForLine(const std::string& needle,
 
 void ChildProcess::sendSignal(int signal) {
   if (pid_ > 0 && !exit_code_) kill(pid_, signal);
+}
+
+void ChildProcess::signalGroup(int signal) {
+  if (pid_ > 0) kill(-pid_, signal);
 }
 
 std::optional<int> ChildProcess::waitForExit(std::chrono::milliseconds timeout) {

@@ -9,7 +9,7 @@
 namespace pushhub::testing {
 
 // A child process started from a real binary, with its stdout and stderr captured together, for
-// integration tests. Killed (SIGKILL) on destruction if still running.
+// integration tests. It leads its own process group, which is killed (SIGKILL) on destruction.
 class ChildProcess {
  public:
   // `environment` entries are added to (or override) this process's environment.
@@ -27,6 +27,9 @@ class ChildProcess {
   const std::string& output() const { return output_; }
 
   void sendSignal(int signal);
+  // The child and everything it started (it leads its own process group), as a terminal's
+  // Ctrl-C would.
+  void signalGroup(int signal);
   // Waits for the exit; returns the exit code (128 + signal when killed), or nullopt on timeout.
   std::optional<int> waitForExit(std::chrono::milliseconds timeout);
   // Reads the rest of the output until the process closes it (or `timeout`).
