@@ -9,7 +9,6 @@
 #include <span>
 
 #include "common/json.h"
-#include "common/url.h"
 
 namespace pushhub::connectors::sim {
 namespace {
@@ -336,16 +335,6 @@ bool validRegistrationToken(std::string_view token, size_t min_length) {
          });
 }
 
-Outcome oauthError(int status, std::string_view error, std::string_view description) {
-  Outcome outcome;
-  outcome.reason = std::string(error);
-  outcome.response.status = status;
-  outcome.response.headers.push_back({"content-type", std::string(kJson)});
-  outcome.response.body = fmt::format(R"({{"error":{},"error_description":{}}})", jsonQuoted(error),
-                                      jsonQuoted(description));
-  return outcome;
-}
-
 std::string pathOnly(const http2::Request& request) {
   const std::string* path = request.find(":path");
   if (path == nullptr) return {};
@@ -480,22 +469,10 @@ Outcome FcmService::handle(const http2::Request& request, FcmConnection& connect
 }
 
 Outcome FcmService::token(const http2::Request& request, SystemTime now) {
-  const std::string* method = request.find(":method");
-  if (method == nullptr || *method != "POST") {
-    return oauthError(405, "invalid_request", "The token endpoint accepts POST only");
-  }
-  const std::string* content_type = request.find("content-type");
-  if (content_type == nullptr || !content_type->starts_with("application/x-www-form-urlencoded")) {
-    return oauthError(400, "invalid_request",
-                      "Content-Type must be application/x-www-form-urlencoded");
-  }
-  auto form = parseForm(request.body);
-  if (!form) return oauthError(400, "invalid_request", "The form body has a malformed %-escape");
-  std::string grant_type, assertion;
-  for (auto& [name, value] : *form) {
-    if (name == "grant_type") grant_type = value;
-    if (name == "assertion") assertion = value;
-  }
+  auto form = tokenRequestForm(request);
+  if (!form) return std::move(form.error());
+  const std::string& grant_type = (*form)["grant_type"];
+  const std::string& assertion = (*form)["assertion"];
   if (grant_type != kJwtBearerGrant) {
     return oauthError(400, "unsupported_grant_type", "Invalid grant_type: " + grant_type);
   }

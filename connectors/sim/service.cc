@@ -1,6 +1,11 @@
 #include "connectors/sim/service.h"
 
+#include <fmt/format.h>
+
 #include <random>
+
+#include "common/json.h"
+#include "common/url.h"
 
 #include "connectors/jwt.h"
 
@@ -13,6 +18,39 @@ std::mt19937_64& rng() {
 }
 
 }  // namespace
+
+Outcome oauthError(int status, std::string_view error, std::string_view description) {
+  Outcome outcome;
+  outcome.reason = std::string(error);
+  outcome.response.status = status;
+  outcome.response.headers.push_back({"content-type", "application/json; charset=utf-8"});
+  outcome.response.headers.push_back({"cache-control", "no-store"});
+  outcome.response.body = fmt::format(R"({{"error":{},"error_description":{}}})", jsonQuoted(error),
+                                      jsonQuoted(description));
+  return outcome;
+}
+
+std::expected<std::map<std::string, std::string, std::less<>>, Outcome> tokenRequestForm(
+    const http2::Request& request) {
+  const std::string* method = request.find(":method");
+  if (method == nullptr || *method != "POST") {
+    return std::unexpected(
+        oauthError(405, "invalid_request", "The token endpoint accepts POST only"));
+  }
+  const std::string* content_type = request.find("content-type");
+  if (content_type == nullptr || !content_type->starts_with("application/x-www-form-urlencoded")) {
+    return std::unexpected(oauthError(400, "invalid_request",
+                                      "Content-Type must be application/x-www-form-urlencoded"));
+  }
+  auto form = parseForm(request.body);
+  if (!form) {
+    return std::unexpected(
+        oauthError(400, "invalid_request", "The form body has a malformed %-escape"));
+  }
+  std::map<std::string, std::string, std::less<>> fields;
+  for (auto& [name, value] : *form) fields[name] = std::move(value);
+  return fields;
+}
 
 std::string randomHex(size_t digits) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <expected>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -74,6 +76,14 @@ class MinuteQuota {
   std::mutex mutex_;
   std::unordered_map<std::string, Window> windows_;
 };
+
+// An OAuth 2.0 error as token endpoints answer it: {"error":…,"error_description":…}.
+Outcome oauthError(int status, std::string_view error, std::string_view description);
+
+// The fields of a token request (a POST of an application/x-www-form-urlencoded body) by name,
+// the last occurrence winning; otherwise the OAuth error to answer.
+std::expected<std::map<std::string, std::string, std::less<>>, Outcome> tokenRequestForm(
+    const http2::Request& request);
 
 // Random lowercase hex, `digits` long (message ids, debug traces).
 std::string randomHex(size_t digits);

@@ -6,7 +6,6 @@
 #include <array>
 
 #include "common/json.h"
-#include "common/url.h"
 
 namespace pushhub::connectors::sim {
 namespace {
@@ -19,17 +18,6 @@ constexpr std::array<std::string_view, 4> kTypes = {"wns/toast", "wns/tile", "wn
 
 std::string_view pathOf(const std::string& target) {
   return std::string_view(target).substr(0, target.find('?'));
-}
-
-Outcome oauthError(int status, std::string_view error, std::string_view description) {
-  Outcome outcome;
-  outcome.reason = std::string(error);
-  outcome.response.status = status;
-  outcome.response.headers.push_back({"Content-Type", "application/json"});
-  outcome.response.headers.push_back({"Cache-Control", "no-store"});
-  outcome.response.body = fmt::format(R"({{"error":{},"error_description":{}}})", jsonQuoted(error),
-                                      jsonQuoted(description));
-  return outcome;
 }
 
 // The correlation vector: echoed when the sender gave one.
@@ -126,24 +114,12 @@ Outcome WnsService::handle(const http2::Request& request, SystemTime now) {
 }
 
 Outcome WnsService::token(const http2::Request& request, bool entra, SystemTime now) {
-  const std::string* method = request.find(":method");
-  if (method == nullptr || *method != "POST") {
-    return oauthError(405, "invalid_request", "The token endpoint accepts POST only");
-  }
-  const std::string* content_type = request.find("content-type");
-  if (content_type == nullptr || !content_type->starts_with("application/x-www-form-urlencoded")) {
-    return oauthError(400, "invalid_request",
-                      "Content-Type must be application/x-www-form-urlencoded");
-  }
-  auto form = parseForm(request.body);
-  if (!form) return oauthError(400, "invalid_request", "The form body has a malformed %-escape");
-  std::string grant_type, client_id, client_secret, scope;
-  for (auto& [name, value] : *form) {
-    if (name == "grant_type") grant_type = value;
-    if (name == "client_id") client_id = value;
-    if (name == "client_secret") client_secret = value;
-    if (name == "scope") scope = value;
-  }
+  auto form = tokenRequestForm(request);
+  if (!form) return std::move(form.error());
+  const std::string& grant_type = (*form)["grant_type"];
+  const std::string& client_id = (*form)["client_id"];
+  const std::string& client_secret = (*form)["client_secret"];
+  const std::string& scope = (*form)["scope"];
   if (grant_type != "client_credentials") {
     return oauthError(400, "unsupported_grant_type",
                       fmt::format("grant_type must be client_credentials, not '{}'", grant_type));

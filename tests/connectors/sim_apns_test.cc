@@ -242,6 +242,36 @@ TEST_F(SimApnsTest, OneStreamUntilTheFirstAcceptedPushThenTheRaisedLimit) {
   EXPECT_LT(first, raised);
 }
 
+TEST_F(SimApnsTest, TheApnsTokenSubcommandSignsAnAcceptedProviderToken) {
+  ChildProcess token(PUSHHUB_SIM_BINARY, {"--config", conf_, "apns-token"});
+  ASSERT_EQ(token.waitForExit(kTimeout), 0) << token.output();
+  std::string jwt = token.output();
+  while (!jwt.empty() && jwt.back() == '\n') jwt.pop_back();
+  start();
+  EXPECT_EQ(send({{"authorization", "bearer " + jwt}}).status, 200);
+  ChildProcess no_key(PUSHHUB_SIM_BINARY, {"apns-token"});
+  EXPECT_EQ(no_key.waitForExit(kTimeout), 2);
+  EXPECT_THAT(no_key.output(), HasSubstr("apns-token needs an --apns-key"));
+}
+
+TEST_F(SimApnsTest, OptionallyDropsToOneStreamAfterARejection) {
+  // Two initial streams: nghttp sends both requests before it has read the server's SETTINGS.
+  start({"--apns-drop-streams-after-rejection", "--apns-initial-streams", "2"});
+  const std::string body_file = (dir_->path() / "body.json").string();
+  std::ofstream(body_file) << R"({"aps":{"alert":"hi"}})";
+  // Two requests on one connection: the first accepted, the second a bad device token.
+  const std::string out =
+      run({"nghttp", "-nv", "-H", ":method: POST", "-H", "authorization: bearer " + jwt(), "-H",
+           "apns-topic: com.example.pushhub", "-d", body_file,
+           fmt::format("https://127.0.0.1:{}/3/device/{}", apns_port_, kToken),
+           fmt::format("https://127.0.0.1:{}/3/device/{}", apns_port_, "bbbb" + kToken.substr(4))});
+  const size_t raised = out.find("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):1000]");
+  ASSERT_NE(raised, std::string::npos) << out;
+  const size_t dropped = out.find("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):1]", raised);
+  EXPECT_NE(dropped, std::string::npos) << out;
+  EXPECT_NE(out.find(":status: 400"), std::string::npos) << out;
+}
+
 TEST_F(SimApnsTest, InjectsServerErrorsThrottlingAndGoaway) {
   start({"--fault", "apns:500=1"});
   Reply error = send();
