@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/ip/address.hpp>
 
 namespace pushhub::connectors {
 namespace {
@@ -71,6 +74,70 @@ std::expected<std::unique_ptr<TlsServerContext>, std::string> makeTlsServerConte
   }
   if (!tls->alpn_wire.empty()) SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, &tls->alpn_wire);
   return tls;
+}
+
+std::expected<std::shared_ptr<boost::asio::ssl::context>, std::string> makeTlsClientContext(
+    const TlsClientOptions& options) {
+  auto context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
+  SSL_CTX* ctx = context->native_handle();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+  if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    return std::unexpected("TLS: cannot load the system trust store: " + lastError());
+  }
+  if (!options.extra_ca_file.empty() &&
+      SSL_CTX_load_verify_locations(ctx, options.extra_ca_file.c_str(), nullptr) != 1) {
+    return std::unexpected(fmt::format("TLS CA file {}: {}", options.extra_ca_file, lastError()));
+  }
+  SSL_CTX_set_verify(ctx, options.verify_peer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  if (options.certificate_file.empty() != options.private_key_file.empty()) {
+    return std::unexpected("TLS client certificate: give both the certificate and its key");
+  }
+  if (!options.certificate_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, options.certificate_file.c_str()) != 1) {
+      return std::unexpected(
+          fmt::format("TLS client certificate {}: {}", options.certificate_file, lastError()));
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, options.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+      return std::unexpected(
+          fmt::format("TLS client key {}: {}", options.private_key_file, lastError()));
+    }
+  }
+  std::string wire;
+  for (const auto& protocol : options.alpn) {
+    wire += static_cast<char>(protocol.size());
+    wire += protocol;
+  }
+  if (!wire.empty() &&
+      SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
+                              static_cast<unsigned>(wire.size())) != 0) {
+    return std::unexpected("TLS: cannot set ALPN");
+  }
+  return context;
+}
+
+std::expected<void, std::string> prepareTlsClient(SSL* ssl, const std::string& host,
+                                                  bool verify_peer, SSL_SESSION* session) {
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(host, ec);
+  const bool ip_literal = !ec;
+  if (ip_literal) {
+    // No SNI for an address (RFC 6066); the certificate must name the address itself.
+    if (verify_peer && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) != 1) {
+      return std::unexpected("TLS: cannot set the address to verify " + host);
+    }
+  } else {
+    if (SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) {
+      return std::unexpected("TLS: cannot set SNI " + host);
+    }
+    if (verify_peer && SSL_set1_host(ssl, host.c_str()) != 1) {
+      return std::unexpected("TLS: cannot set the host name to verify " + host);
+    }
+  }
+  if (session != nullptr) SSL_set_session(ssl, session);
+  return {};
 }
 
 std::string negotiatedAlpn(SSL* ssl) {

@@ -34,6 +34,27 @@ struct TlsServerContext {
 std::expected<std::unique_ptr<TlsServerContext>, std::string> makeTlsServerContext(
     const TlsServerOptions& options);
 
+struct TlsClientOptions {
+  std::vector<std::string> alpn;  // offered, in order ("h2"; "http/1.1" for WNS)
+  // Trusted besides the system's store (/etc/ssl/certs): the simulator's development CA, a
+  // corporate proxy's CA.
+  std::string extra_ca_file;
+  bool verify_peer = true;  // the certificate chain and the host name
+  // A client certificate (APNs certificate auth), PEM; both or neither.
+  std::string certificate_file;
+  std::string private_key_file;
+};
+
+// A client context with TLS 1.2+, the system's trust store plus the extra CA, ALPN offered, and
+// a client-side session cache (resumption: reconnects skip the full handshake).
+std::expected<std::shared_ptr<boost::asio::ssl::context>, std::string> makeTlsClientContext(
+    const TlsClientOptions& options);
+
+// Prepares a client connection's SSL object: SNI and, when verifying, the host name to check.
+// Reuses `session` (a previous connection's to the same server) when given.
+std::expected<void, std::string> prepareTlsClient(SSL* ssl, const std::string& host,
+                                                  bool verify_peer, SSL_SESSION* session);
+
 // The protocol ALPN selected on an established connection ("" when none was negotiated).
 std::string negotiatedAlpn(SSL* ssl);
 

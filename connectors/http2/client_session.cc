@@ -174,10 +174,12 @@ bool ClientSession::canSubmit() const {
          nghttp2_session_check_request_allowed(session_) != 0;
 }
 
-bool ClientSession::submit(ClientRequest&& request, uint64_t tag) {
+bool ClientSession::submit(ClientRequest&& request, uint64_t tag,
+                           std::chrono::steady_clock::time_point deadline) {
   if (!canSubmit()) return false;
   auto stream = std::make_unique<Stream>();
   stream->tag = tag;
+  stream->deadline = deadline;
   stream->request_body = std::move(request.body);
   constexpr size_t kInline = 24;
   std::array<nghttp2_nv, kInline> inline_nva;
@@ -207,6 +209,21 @@ bool ClientSession::submit(ClientRequest&& request, uint64_t tag) {
   if (stream_id < 0) return false;
   streams_.emplace(stream_id, std::move(stream));
   return true;
+}
+
+size_t ClientSession::cancelExpired(std::chrono::steady_clock::time_point now) {
+  if (failed_) return 0;
+  size_t cancelled = 0;
+  for (auto& [id, stream] : streams_) {
+    if (stream->cancelled || stream->deadline == std::chrono::steady_clock::time_point{} ||
+        stream->deadline > now) {
+      continue;
+    }
+    stream->cancelled = true;
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    ++cancelled;
+  }
+  return cancelled;
 }
 
 bool ClientSession::receive(std::string_view bytes) {

@@ -6,6 +6,7 @@
 // allows: canSubmit() says whether another stream may open now, following
 // SETTINGS_MAX_CONCURRENT_STREAMS as the server changes it.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -69,8 +70,12 @@ class ClientSession {
   uint32_t remoteMaxStreams() const;
   size_t openStreams() const { return streams_.size(); }
 
-  // Opens a stream; false if it cannot (then `done` is not called).
-  bool submit(ClientRequest&& request, uint64_t tag);
+  // Opens a stream; false if it cannot (then `done` is not called). A stream still open at
+  // `deadline` is cancelled by cancelExpired() and ends kReset.
+  bool submit(ClientRequest&& request, uint64_t tag,
+              std::chrono::steady_clock::time_point deadline = {});
+  // RST_STREAM(CANCEL) for every stream past its deadline; how many.
+  size_t cancelExpired(std::chrono::steady_clock::time_point now);
 
   // Bytes from the server; false when the session is broken (protocol error).
   bool receive(std::string_view bytes);
@@ -93,6 +98,8 @@ class ClientSession {
  private:
   struct Stream {
     uint64_t tag = 0;
+    std::chrono::steady_clock::time_point deadline{};
+    bool cancelled = false;
     std::string request_body;
     size_t sent = 0;
     ClientResponse response;
