@@ -7,32 +7,16 @@
 #include <array>
 #include <random>
 
+#include "connectors/apns_protocol.h"
+
 namespace pushhub::connectors::sim {
 namespace {
 
-struct PushType {
-  std::string_view name;
-  std::string_view topic_suffix;
-};
-// §1.3: each push type and the suffix its apns-topic carries. mdm topics come from the MDM
-// certificate and are not checked.
-constexpr std::array<PushType, 11> kPushTypes{{
-    {"alert", ""},
-    {"background", ""},
-    {"complication", ".complication"},
-    {"controls", ".push-type.controls"},
-    {"fileprovider", ".pushkit.fileprovider"},
-    {"liveactivity", ".push-type.liveactivity"},
-    {"location", ".location-query"},
-    {"mdm", ""},
-    {"pushtotalk", ".voip-ptt"},
-    {"voip", ".voip"},
-    {"widgets", ".push-type.widgets"},
-}};
-
-constexpr size_t kMaxPayload = 4096;
-constexpr size_t kMaxVoipPayload = 5120;
-constexpr size_t kMaxCollapseId = 64;
+using PushType = ApnsPushType;
+constexpr const auto& kPushTypes = kApnsPushTypes;
+constexpr size_t kMaxPayload = kApnsMaxPayload;
+constexpr size_t kMaxVoipPayload = kApnsMaxVoipPayload;
+constexpr size_t kMaxCollapseId = kApnsMaxCollapseId;
 
 bool isHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
