@@ -22,17 +22,6 @@ const std::string kDevice(64, 'a');
 
 class ApnsClientTest : public SimTest {
  protected:
-  static void SetUpTestSuite() {
-    SimTest::SetUpTestSuite();
-    const std::string conf = readFile(conf_);
-    std::smatch m;
-    ASSERT_TRUE(
-        std::regex_search(conf, m, std::regex(R"re(apns-key = \["(\w+):(\w+):([^:]+):)re")));
-    key_id_ = m[1];
-    team_id_ = m[2];
-    p8_ = readFile(std::string(m[3]));
-  }
-
   void SetUp() override {
     TlsClientOptions tls;
     tls.alpn = {"h2"};
@@ -41,9 +30,9 @@ class ApnsClientTest : public SimTest {
   }
 
   std::shared_ptr<ApnsTokenProvider> provider(ApnsTokenProvider::Options options = {}) {
-    options.key_id = key_id_;
-    options.team_id = team_id_;
-    auto p = ApnsTokenProvider::create(options, p8_);
+    options.key_id = apns_key_id_;
+    options.team_id = apns_team_id_;
+    auto p = ApnsTokenProvider::create(options, apns_p8_);
     EXPECT_TRUE(p.has_value()) << p.error();
     return *p;
   }
@@ -68,12 +57,7 @@ class ApnsClientTest : public SimTest {
   }
 
   bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      io_.run_for(10ms);
-      if (io_.stopped()) io_.restart();
-    }
-    return done();
+    return SimTest::runUntil(io_, done, timeout);
   }
 
   // Sends each notification (waiting for room when the queue is full) and collects the results.
@@ -104,16 +88,8 @@ class ApnsClientTest : public SimTest {
     return results;
   }
 
-  uint64_t simAccepted() {
-    std::smatch m;
-    const std::string stats = adminGet("/stats");
-    if (std::regex_search(stats, m, std::regex(R"("apns":\{"requests":\d+,"accepted":(\d+))"))) {
-      return std::stoull(m[1]);
-    }
-    return 0;
-  }
+  uint64_t simAccepted() { return accepted("apns"); }
 
-  static inline std::string key_id_, team_id_, p8_;
   boost::asio::io_context io_;
   std::shared_ptr<boost::asio::ssl::context> tls_;
 };
@@ -205,8 +181,8 @@ TEST_F(ApnsClientTest, ARefusedKeyIsRetriedOnceThenReportedAsInvalidCredentials)
   auto other = generateEcP256Key();
   ASSERT_TRUE(other.has_value());
   ApnsTokenProvider::Options options;
-  options.key_id = key_id_;
-  options.team_id = team_id_;
+  options.key_id = apns_key_id_;
+  options.team_id = apns_team_id_;
   options.min_interval = std::chrono::seconds(0);
   auto tokens = *ApnsTokenProvider::create(options, privateKeyPem(other->get()));
   auto c = client(tokens);

@@ -28,17 +28,13 @@ class ClientPoolTest : public SimTest {
  protected:
   static void SetUpTestSuite() {
     SimTest::SetUpTestSuite();
-    const std::string conf = readFile(conf_);
-    std::smatch m;
-    ASSERT_TRUE(
-        std::regex_search(conf, m, std::regex(R"re(apns-key = \["(\w+):(\w+):([^:]+):)re")));
-    auto key = loadPrivateKeyPem(readFile(std::string(m[3])));
+    auto key = loadPrivateKeyPem(apns_p8_);
     ASSERT_TRUE(key.has_value());
     const auto iat = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-    jwt_ = *signJwt(fmt::format(R"({{"alg":"ES256","kid":"{}"}})", std::string(m[1])),
-                    fmt::format(R"({{"iss":"{}","iat":{}}})", std::string(m[2]), iat), key->get(),
+    jwt_ = *signJwt(fmt::format(R"({{"alg":"ES256","kid":"{}"}})", apns_key_id_),
+                    fmt::format(R"({{"iss":"{}","iat":{}}})", apns_team_id_, iat), key->get(),
                     JwtAlgorithm::kEs256);
   }
 
@@ -70,24 +66,10 @@ class ClientPoolTest : public SimTest {
     return r;
   }
 
-  // Runs the loop until `done` or the timeout.
   bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      io_.run_for(10ms);
-      if (io_.stopped()) io_.restart();
-    }
-    return done();
+    return SimTest::runUntil(io_, done, timeout);
   }
-
-  uint64_t simAccepted() {
-    const std::string stats = adminGet("/stats");
-    std::smatch m;
-    if (std::regex_search(stats, m, std::regex(R"("apns":\{"requests":\d+,"accepted":(\d+))"))) {
-      return std::stoull(m[1]);
-    }
-    return 0;
-  }
+  uint64_t simAccepted() { return accepted("apns"); }
 
   // Sends `count` requests through `pool`, resending what ended without an answer (refused,
   // reset, connection lost) at the front, as the connectors do; returns the statuses by tag.

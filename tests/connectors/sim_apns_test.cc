@@ -26,13 +26,9 @@ class SimApnsTest : public SimTest {
  protected:
   static void SetUpTestSuite() {
     SimTest::SetUpTestSuite();
-    const std::string conf = readFile(conf_);
-    std::smatch m;
-    ASSERT_TRUE(
-        std::regex_search(conf, m, std::regex(R"re("(\w{10}):(\w{10}):([^:]+):([^"]+)")re")));
-    key_id_ = m[1];
-    team_id_ = m[2];
-    auto key = loadPrivateKeyPem(readFile(std::string(m[3])));
+    key_id_ = apns_key_id_;
+    team_id_ = apns_team_id_;
+    auto key = loadPrivateKeyPem(apns_p8_);
     ASSERT_TRUE(key.has_value());
     key_ = key->release();
   }

@@ -7,9 +7,12 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/io_context.hpp>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <regex>
@@ -92,6 +95,14 @@ class SimTest : public ::testing::Test {
     ASSERT_TRUE(generated.has_value()) << generated.error();
     conf_ = generated->sim_config.string();
     ca_ = (dir_->path() / "creds" / "ca.crt").string();
+    // The APNs key keygen wrote: "KEYID:TEAMID:P8FILE:BUNDLE" in sim.conf.
+    const std::string conf = readFile(conf_);
+    std::smatch m;
+    ASSERT_TRUE(
+        std::regex_search(conf, m, std::regex(R"re("(\w{10}):(\w{10}):([^:]+):([^"]+)")re")));
+    apns_key_id_ = m[1];
+    apns_team_id_ = m[2];
+    apns_p8_ = readFile(std::string(m[3]));
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -140,8 +151,31 @@ class SimTest : public ::testing::Test {
 
   static std::filesystem::path credentialsDir() { return dir_->path() / "creds"; }
 
+  // Accepted notifications of one service, from /stats.
+  uint64_t accepted(const std::string& service) {
+    const std::string stats = adminGet("/stats");
+    std::smatch m;
+    if (std::regex_search(stats, m,
+                          std::regex("\"" + service + R"(":\{"requests":\d+,"accepted":(\d+))"))) {
+      return std::stoull(m[1]);
+    }
+    return 0;
+  }
+
+  // Runs `io` until `done` or the timeout.
+  static bool runUntil(boost::asio::io_context& io, const std::function<bool()>& done,
+                       std::chrono::milliseconds timeout = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      io.run_for(10ms);
+      if (io.stopped()) io.restart();
+    }
+    return done();
+  }
+
   static inline pushhub::testing::TempDir* dir_ = nullptr;
   static inline std::string conf_, ca_;
+  static inline std::string apns_key_id_, apns_team_id_, apns_p8_;
   std::unique_ptr<ChildProcess> sim_;
   int apns_port_ = 0;
   int fcm_port_ = 0;
