@@ -1,7 +1,8 @@
-// pushhub_connector_bench: one shard's HTTP/2 client pool pushing N APNs notifications of a given
-// size to a push-service endpoint (pushhub-sim), on one thread, as a shard would. Prints the rate
-// and the CPU per notification. bench/connector_vs_h2load.sh runs it beside h2load against the
-// same simulator with the same connections and streams.
+// pushhub_connector_bench: one shard's APNs client (ApnsClient: token provider, request builder,
+// classification, retries over the HTTP/2 pool) — or, with --raw, the bare pool with a fixed
+// token — pushing N notifications of a given size to pushhub-sim on one thread, as a shard would.
+// Prints the rate and the CPU per notification. bench/connector_vs_h2load.sh runs it beside
+// h2load against the same simulator with the same connections and streams.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -11,6 +12,9 @@
 #include <chrono>
 #include <iostream>
 
+#include <fstream>
+
+#include "connectors/apns.h"
 #include "connectors/http2/client_pool.h"
 #include "connectors/tls.h"
 
@@ -37,7 +41,11 @@ int main(int argc, char** argv) {
   app.add_option("--host", host)->capture_default_str();
   app.add_option("--port", port)->capture_default_str();
   app.add_option("--ca", ca, "Extra CA file (the simulator's)");
-  app.add_option("--jwt", jwt, "Provider token (pushhub-sim apns-token)")->required();
+  std::string apns_key;
+  bool raw = false;
+  app.add_option("--jwt", jwt, "Provider token for --raw (pushhub-sim apns-token)");
+  app.add_option("--apns-key", apns_key, "KEYID:TEAMID:P8FILE, for the APNs client");
+  app.add_flag("--raw", raw, "The bare HTTP/2 pool with --jwt instead of the APNs client");
   app.add_option("--topic", topic)->capture_default_str();
   app.add_option("--connections", connections)->capture_default_str();
   app.add_option("-n,--requests", requests)->capture_default_str();
@@ -60,6 +68,77 @@ int main(int argc, char** argv) {
   const std::string device(64, 'a');
 
   boost::asio::io_context io;
+  const auto report = [&](uint64_t ok, uint64_t failed, uint64_t resent, double seconds, double cpu,
+                          uint64_t connects) {
+    std::cout << fmt::format(
+                     "requests={} ok={} failed={} resent={} seconds={:.3f} rate={:.0f} "
+                     "cpu_us_per_request={:.2f} connections={}",
+                     requests, ok, failed, resent, seconds, static_cast<double>(ok) / seconds,
+                     cpu * 1e6 / static_cast<double>(requests), connects)
+              << std::endl;
+  };
+  if (!raw) {
+    const size_t first = apns_key.find(':');
+    const size_t second = first == std::string::npos ? first : apns_key.find(':', first + 1);
+    if (second == std::string::npos) {
+      std::cerr << "--apns-key KEYID:TEAMID:P8FILE is required (or --raw --jwt)\n";
+      return 2;
+    }
+    std::string path = apns_key.substr(second + 1);
+    path = path.substr(0, path.find(':'));
+    std::ifstream in(path);
+    ApnsTokenProvider::Options token_options;
+    token_options.key_id = apns_key.substr(0, first);
+    token_options.team_id = apns_key.substr(first + 1, second - first - 1);
+    auto tokens = ApnsTokenProvider::create(token_options,
+                                            std::string(std::istreambuf_iterator<char>(in), {}));
+    if (!tokens) {
+      std::cerr << tokens.error() << "\n";
+      return 2;
+    }
+    ApnsClient::Options client_options;
+    client_options.pool.connection.host = host;
+    client_options.pool.connection.port = port;
+    client_options.pool.connection.session.authority = fmt::format("{}:{}", host, port);
+    client_options.pool.min_connections = connections;
+    client_options.pool.max_connections = connections;
+    client_options.pool.queue_capacity = 20000;
+    ApnsClient client(io, *context, client_options, *tokens);
+    uint64_t sent = 0, ok = 0, failed = 0, resent = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(30);
+    const auto on_result = [&](DeliveryResult&& r) {
+      if (r.outcome == PnsOutcome::kSuccess) {
+        ++ok;
+      } else {
+        ++failed;
+      }
+      resent += r.attempts > 1 ? r.attempts - 1 : 0;
+      if (ok + failed == requests) io.stop();
+    };
+    const auto fill = [&] {
+      while (sent < requests) {
+        ApnsNotification n;
+        n.device_token = device;
+        n.topic = topic;
+        n.payload = body;
+        if (!client.send(std::move(n), deadline, on_result)) return;
+        ++sent;
+      }
+    };
+    client.setOnSpace(fill);
+    const double cpu_before = cpuSeconds();
+    const auto start = std::chrono::steady_clock::now();
+    fill();
+    io.run();
+    report(ok, failed, resent,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+           cpuSeconds() - cpu_before, client.pool().stats().connects);
+    return failed == 0 ? 0 : 1;
+  }
+  if (jwt.empty()) {
+    std::cerr << "--raw needs --jwt\n";
+    return 2;
+  }
   ClientPool::Options options;
   options.connection.host = host;
   options.connection.port = port;
@@ -101,14 +180,8 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   fill();
   io.run();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double cpu = cpuSeconds() - cpu_before;
-  std::cout << fmt::format(
-                   "requests={} ok={} failed={} resent={} seconds={:.3f} rate={:.0f} "
-                   "cpu_us_per_request={:.2f} connections={}",
-                   requests, ok, failed, resent, seconds, static_cast<double>(ok) / seconds,
-                   cpu * 1e6 / static_cast<double>(requests), pool.stats().connects)
-            << std::endl;
+  report(ok, failed, resent,
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+         cpuSeconds() - cpu_before, pool.stats().connects);
   return failed == 0 ? 0 : 1;
 }

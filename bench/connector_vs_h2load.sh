@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The connectors' HTTP/2 client pool (one shard, pushhub_connector_bench) against h2load, both
+# The connectors' APNs client (one shard, pushhub_connector_bench; RAW=1 for the bare HTTP/2
+# pool) against h2load, both
 # pushing 256-byte APNs notifications with a valid provider token to the same pushhub-sim
 # endpoint with the same connections and concurrent streams, in the same run, alternating.
 # The connector's target is >= 80% of h2load's requests/s.
@@ -26,7 +27,12 @@ loads=()
 connectors=()
 for round in $(seq "$ROUNDS"); do
   h=$(h2load_rate "localhost:$sim_port" "$REQUESTS" "$CONNECTIONS" "$STREAMS" 1)
-  out=$("$BENCH" --port "$sim_port" --ca "$work/creds/ca.crt" --jwt "$jwt" \
+  if [ "${RAW:-0}" = 1 ]; then
+    mode=(--raw --jwt "$jwt")
+  else
+    mode=(--apns-key "$(grep -o '"[A-Z0-9]*:[A-Z0-9]*:[^"]*' "$work/creds/sim.conf" | head -1 | tr -d '"')")
+  fi
+  out=$("$BENCH" --port "$sim_port" --ca "$work/creds/ca.crt" "${mode[@]}" \
     --connections "$CONNECTIONS" -n "$REQUESTS")
   c=$(grep -o 'rate=[0-9]*' <<<"$out" | cut -d= -f2)
   cpu=$(grep -o 'cpu_us_per_request=[0-9.]*' <<<"$out" | cut -d= -f2)
