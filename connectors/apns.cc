@@ -73,25 +73,17 @@ size_t apnsPayloadLimit(std::string_view push_type) {
   return push_type == "voip" ? kApnsMaxVoipPayload : kApnsMaxPayload;
 }
 
+http2::ClientPool::Options ApnsClient::poolOptions(http2::ClientPool::Options pool) {
+  // Apple: never index :path, authorization, or the per-notification headers.
+  pool.connection.session.never_index = {":path", "authorization", "apns-id", "apns-expiration",
+                                         "apns-collapse-id"};
+  return pool;
+}
+
 ApnsClient::ApnsClient(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
                        Options options, std::shared_ptr<ApnsTokenProvider> tokens)
-    : io_(io),
-      options_(std::move(options)),
-      tokens_(std::move(tokens)),
-      pool_(
-          io, std::move(tls),
-          [&] {
-            http2::ClientPool::Options pool = options_.pool;
-            // Apple: never index :path, authorization, or the per-notification headers.
-            pool.connection.session.never_index = {":path", "authorization", "apns-id",
-                                                   "apns-expiration", "apns-collapse-id"};
-            return pool;
-          }(),
-          [this](uint64_t tag, http2::StreamEnd end, http2::ClientResponse&& response) {
-            onEnd(tag, end, std::move(response));
-          }) {}
-
-ApnsClient::~ApnsClient() { *alive_ = false; }
+    : PushClient(io, std::move(tls), poolOptions(std::move(options.pool)), options.retry),
+      tokens_(std::move(tokens)) {}
 
 http2::ClientRequest ApnsClient::build(Pending& pending) {
   const ApnsNotification& n = pending.notification;
@@ -104,7 +96,7 @@ http2::ClientRequest ApnsClient::build(Pending& pending) {
       token_ = tokens_->current();
       token_checked_ = now;
     }
-    pending.token = token_;
+    pending.auth = token_;
     request.headers.push_back({"authorization", token_->authorization});
   }
   request.headers.push_back({"apns-topic", apnsTopicFor(n.topic, n.push_type)});
@@ -114,107 +106,29 @@ http2::ClientRequest ApnsClient::build(Pending& pending) {
   if (!n.collapse_id.empty()) request.headers.push_back({"apns-collapse-id", n.collapse_id});
   if (!n.apns_id.empty()) request.headers.push_back({"apns-id", n.apns_id});
   request.body = n.payload;
-  ++pending.attempts;
   return request;
+}
+
+Classification ApnsClient::classify(const http2::ClientResponse& response) const {
+  return classifyApns(response.status, response.body);
+}
+
+void ApnsClient::refuseAuth(Pending& pending) {
+  if (!tokens_) return;
+  token_ = tokens_->refuse(std::static_pointer_cast<const ApnsTokenProvider::Token>(pending.auth));
+  token_checked_ = std::chrono::system_clock::now();
 }
 
 bool ApnsClient::send(ApnsNotification notification, Clock::time_point deadline, Callback done) {
   if (notification.payload.size() > apnsPayloadLimit(notification.push_type)) {
-    DeliveryResult result;
-    result.outcome = PnsOutcome::kInvalidNotificationSize;
-    result.reason = fmt::format("payload of {} bytes over APNs' {}", notification.payload.size(),
-                                apnsPayloadLimit(notification.push_type));
-    asio::post(io_, [done = std::move(done), result = std::move(result)]() mutable {
-      done(std::move(result));
-    });
+    reject(std::move(done), DeliveryResult{PnsOutcome::kInvalidNotificationSize, false, 0,
+                                           fmt::format("payload of {} bytes over APNs' {}",
+                                                       notification.payload.size(),
+                                                       apnsPayloadLimit(notification.push_type)),
+                                           0});
     return true;
   }
-  const uint64_t tag = next_tag_++;
-  Pending& pending = pending_[tag];
-  pending.notification = std::move(notification);
-  pending.deadline = deadline;
-  pending.done = std::move(done);
-  if (!pool_.enqueue(build(pending), tag)) {
-    pending_.erase(tag);
-    return false;
-  }
-  return true;
-}
-
-void ApnsClient::finish(uint64_t tag, DeliveryResult&& result) {
-  auto it = pending_.find(tag);
-  if (it == pending_.end()) return;
-  Callback done = std::move(it->second.done);
-  result.attempts = it->second.attempts;
-  pending_.erase(it);
-  done(std::move(result));
-}
-
-void ApnsClient::retryLater(uint64_t tag, Pending& pending,
-                            std::optional<std::chrono::seconds> delay, const Classification& why,
-                            int status) {
-  std::chrono::milliseconds wait;
-  if (delay) {
-    wait = *delay;
-  } else {
-    const unsigned shift = std::min(pending.attempts > 0 ? pending.attempts - 1 : 0, 16u);
-    const int64_t ceiling =
-        std::min<int64_t>(options_.backoff_max.count(), options_.backoff_initial.count() << shift);
-    wait = std::chrono::milliseconds(
-        std::uniform_int_distribution<int64_t>(ceiling / 2, std::max<int64_t>(ceiling, 1))(rng_));
-  }
-  if (Clock::now() + wait >= pending.deadline) {
-    // Azure's figure: what could not be delivered within its time-to-live is abandoned.
-    finish(tag, DeliveryResult{PnsOutcome::kAbandoned, false, status,
-                               fmt::format("time-to-live reached; last: {}", why.reason), 0});
-    return;
-  }
-  auto timer = std::make_shared<asio::steady_timer>(io_, wait);
-  timer->async_wait([this, alive = alive_, timer, tag](boost::system::error_code ec) {
-    if (ec || !*alive) return;
-    auto it = pending_.find(tag);
-    if (it == pending_.end()) return;
-    pool_.enqueue(build(it->second), tag, true);
-  });
-}
-
-void ApnsClient::onEnd(uint64_t tag, http2::StreamEnd end, http2::ClientResponse&& response) {
-  auto it = pending_.find(tag);
-  if (it == pending_.end()) return;
-  Pending& pending = it->second;
-  if (end == http2::StreamEnd::kRefused || end == http2::StreamEnd::kConnectionLost) {
-    // Never processed (or the connection went first): again, at once, on another connection.
-    if (Clock::now() >= pending.deadline) {
-      finish(tag, DeliveryResult{PnsOutcome::kAbandoned, false, 0,
-                                 std::string(http2::streamEndName(end)), 0});
-      return;
-    }
-    pool_.enqueue(build(pending), tag, true);
-    return;
-  }
-  if (end == http2::StreamEnd::kReset) {
-    retryLater(tag, pending, std::nullopt, classifyNoAnswer("stream reset or timed out"), 0);
-    return;
-  }
-  Classification c = classifyApns(response.status, response.body);
-  switch (c.action) {
-    case Action::kDone:
-    case Action::kDeadHandle:
-      finish(tag, DeliveryResult{c.outcome, c.action == Action::kDeadHandle, response.status,
-                                 std::move(c.reason), 0});
-      return;
-    case Action::kRetry: retryLater(tag, pending, c.retry_after, c, response.status); return;
-    case Action::kRefreshAuth:
-      if (tokens_ && !pending.auth_refreshed) {
-        pending.auth_refreshed = true;
-        token_ = tokens_->refuse(pending.token);
-        token_checked_ = std::chrono::system_clock::now();
-        pool_.enqueue(build(pending), tag, true);
-        return;
-      }
-      finish(tag, DeliveryResult{c.outcome, false, response.status, std::move(c.reason), 0});
-      return;
-  }
+  return admit(std::move(notification), deadline, std::move(done));
 }
 
 }  // namespace pushhub::connectors

@@ -7,7 +7,6 @@
 // The provider token is per (team, key) and shared by every shard: ApnsTokenProvider.
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -16,13 +15,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
-#include <unordered_map>
 
 #include "connectors/classify.h"
 #include "connectors/http2/client_pool.h"
 #include "connectors/jwt.h"
+#include "connectors/push_client.h"
 
 namespace pushhub::connectors {
 
@@ -80,68 +78,41 @@ struct ApnsNotification {
   std::string apns_id;                // a lowercase UUID, or empty for APNs to choose
 };
 
-// The final word on one notification.
-struct DeliveryResult {
-  PnsOutcome outcome = PnsOutcome::kUnknownError;
-  bool dead_handle = false;  // prune the installation's channel
-  int status = 0;            // the last HTTP status (0: none)
-  std::string reason;        // the service's reason, or why there was no answer
-  unsigned attempts = 0;     // requests made
-};
-
 // The topic APNs expects for a push type: "com.app" + ".voip" for voip, and so on.
 std::string apnsTopicFor(std::string_view bundle_id, std::string_view push_type);
 // 4096 bytes, 5120 for voip.
 size_t apnsPayloadLimit(std::string_view push_type);
 
-class ApnsClient {
+class ApnsClient : public PushClient<ApnsClient, ApnsNotification> {
  public:
   struct Options {
     http2::ClientPool::Options pool;  // host api.push.apple.com (or the simulator), port 443
-    std::chrono::milliseconds backoff_initial{1000};
-    std::chrono::milliseconds backoff_max{60000};
+    RetryOptions retry;
   };
-  using Callback = std::function<void(DeliveryResult&&)>;
 
   // `tokens` null: certificate auth (the pool's TLS context carries the client certificate).
   ApnsClient(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
              Options options, std::shared_ptr<ApnsTokenProvider> tokens);
-  ~ApnsClient();
 
   // Takes a notification to deliver by `deadline` (its time-to-live). False when the pool's
   // queue is full: call again after onSpace. Too-large payloads end at once
   // (InvalidNotificationSize) without a request.
   bool send(ApnsNotification notification, std::chrono::steady_clock::time_point deadline,
             Callback done);
-  void setOnSpace(std::function<void()> on_space) { pool_.setOnSpace(std::move(on_space)); }
-  size_t pending() const { return pending_.size(); }
-  const http2::ClientPool& pool() const { return pool_; }
+
+  // PushClient's hooks.
+  http2::ClientRequest build(Pending& pending);
+  Classification classify(const http2::ClientResponse& response) const;
+  bool authReady() const { return true; }  // provider tokens are signed locally
+  void awaitAuth(std::function<void(std::optional<std::string>)> ready) { ready(std::nullopt); }
+  void refuseAuth(Pending& pending);
 
  private:
-  struct Pending {
-    ApnsNotification notification;
-    std::chrono::steady_clock::time_point deadline;
-    Callback done;
-    unsigned attempts = 0;
-    bool auth_refreshed = false;
-    std::shared_ptr<const ApnsTokenProvider::Token> token;  // the one it was sent with
-  };
-  http2::ClientRequest build(Pending& pending);
-  void onEnd(uint64_t tag, http2::StreamEnd end, http2::ClientResponse&& response);
-  void retryLater(uint64_t tag, Pending& pending, std::optional<std::chrono::seconds> delay,
-                  const Classification& why, int status);
-  void finish(uint64_t tag, DeliveryResult&& result);
+  static http2::ClientPool::Options poolOptions(http2::ClientPool::Options pool);
 
-  boost::asio::io_context& io_;
-  Options options_;
   std::shared_ptr<ApnsTokenProvider> tokens_;
   std::shared_ptr<const ApnsTokenProvider::Token> token_;  // this shard's copy
   std::chrono::system_clock::time_point token_checked_{};
-  http2::ClientPool pool_;
-  std::unordered_map<uint64_t, Pending> pending_;
-  uint64_t next_tag_ = 1;
-  std::mt19937_64 rng_{std::random_device{}()};
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace pushhub::connectors

@@ -43,8 +43,8 @@ class ApnsClientTest : public SimTest {
     options.pool.connection.port = static_cast<uint16_t>(apns_port_);
     options.pool.connection.session.authority = fmt::format("localhost:{}", apns_port_);
     options.pool.max_connections = 2;
-    options.backoff_initial = std::chrono::milliseconds(10);
-    options.backoff_max = std::chrono::milliseconds(100);
+    options.retry.backoff_initial = std::chrono::milliseconds(10);
+    options.retry.backoff_max = std::chrono::milliseconds(100);
     return std::make_unique<ApnsClient>(io_, tls_, options, std::move(tokens));
   }
 

@@ -1,0 +1,227 @@
+#pragma once
+
+// What the per-shard push-service clients (APNs, FCM; WNS over HTTP/1.1 follows the same rules)
+// share: the table of notifications in flight, one final DeliveryResult each, resends after
+// refused streams and lost connections, retries with the server's delay or jittered exponential
+// back-off until the notification's deadline (then AbandonedNotificationMessages), one auth
+// refresh and one retry when the service refuses the credential's token, and waiting for an
+// access token before sending at all. A service supplies, as `Service` (CRTP):
+//   http2::ClientRequest build(Pending&)       the request for one attempt
+//   Classification classify(const http2::ClientResponse&)
+//   bool authReady()                            a token is there (or none is needed)
+//   void awaitAuth(std::function<void(std::optional<std::string> error)>)
+//                                               fetch one; the callback runs on the io_context
+//   void refuseAuth(Pending&)                   the service refused the token this attempt used
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "connectors/classify.h"
+#include "connectors/http2/client_pool.h"
+
+namespace pushhub::connectors {
+
+// The final word on one notification.
+struct DeliveryResult {
+  PnsOutcome outcome = PnsOutcome::kUnknownError;
+  bool dead_handle = false;  // prune the installation's channel
+  int status = 0;            // the last HTTP status (0: none)
+  std::string reason;        // the service's reason, or why there was no answer
+  unsigned attempts = 0;     // requests made
+};
+
+struct RetryOptions {
+  std::chrono::milliseconds backoff_initial{1000};
+  std::chrono::milliseconds backoff_max{60000};
+};
+
+template <class Service, class Notification>
+class PushClient {
+ public:
+  using Callback = std::function<void(DeliveryResult&&)>;
+  using Clock = std::chrono::steady_clock;
+
+  struct Pending {
+    Notification notification;
+    Clock::time_point deadline;
+    Callback done;
+    unsigned attempts = 0;
+    bool auth_refreshed = false;
+    std::shared_ptr<const void> auth;  // the token this attempt used (the service's type)
+  };
+
+  PushClient(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
+             http2::ClientPool::Options pool, RetryOptions retry)
+      : io_(io),
+        retry_(retry),
+        pool_(io, std::move(tls), std::move(pool),
+              [this](uint64_t tag, http2::StreamEnd end, http2::ClientResponse&& response) {
+                onEnd(tag, end, std::move(response));
+              }) {}
+  ~PushClient() { *alive_ = false; }
+  PushClient(const PushClient&) = delete;
+  PushClient& operator=(const PushClient&) = delete;
+
+  void setOnSpace(std::function<void()> on_space) { pool_.setOnSpace(std::move(on_space)); }
+  size_t pending() const { return pending_.size(); }
+  const http2::ClientPool& pool() const { return pool_; }
+
+ protected:
+  // Takes a notification already checked by the service. False: the pool's queue is full.
+  bool admit(Notification&& notification, Clock::time_point deadline, Callback done) {
+    if (!self().authReady() && waiting_.size() >= kMaxWaitingForAuth) return false;
+    const uint64_t tag = next_tag_++;
+    Pending& pending = pending_[tag];
+    pending.notification = std::move(notification);
+    pending.deadline = deadline;
+    pending.done = std::move(done);
+    if (!self().authReady()) {
+      waitForAuth(tag);
+      return true;
+    }
+    if (!pool_.enqueue(self().build(pending), tag)) {
+      pending_.erase(tag);
+      return false;
+    }
+    ++pending.attempts;
+    return true;
+  }
+
+  // Ends a notification at once, without a request (too large, malformed).
+  void reject(Callback done, DeliveryResult&& result) {
+    boost::asio::post(io_, [done = std::move(done), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
+  }
+
+  boost::asio::io_context& io() { return io_; }
+
+ private:
+  static constexpr size_t kMaxWaitingForAuth = 8192;
+  Service& self() { return static_cast<Service&>(*this); }
+
+  void send(uint64_t tag, Pending& pending) {
+    if (!self().authReady()) {
+      waitForAuth(tag);
+      return;
+    }
+    ++pending.attempts;
+    pool_.enqueue(self().build(pending), tag, true);
+  }
+
+  void waitForAuth(uint64_t tag) {
+    waiting_.push_back(tag);
+    if (awaiting_auth_) return;
+    awaiting_auth_ = true;
+    self().awaitAuth([this, alive = alive_](std::optional<std::string> error) {
+      if (!*alive) return;
+      awaiting_auth_ = false;
+      auto waiting = std::move(waiting_);
+      waiting_.clear();
+      for (const uint64_t tag : waiting) {
+        auto it = pending_.find(tag);
+        if (it == pending_.end()) continue;
+        if (error) {
+          finish(tag, DeliveryResult{PnsOutcome::kInvalidCredentials, false, 0, *error, 0});
+        } else {
+          send(tag, it->second);
+        }
+      }
+    });
+  }
+
+  void finish(uint64_t tag, DeliveryResult&& result) {
+    auto it = pending_.find(tag);
+    if (it == pending_.end()) return;
+    Callback done = std::move(it->second.done);
+    result.attempts = it->second.attempts;
+    pending_.erase(it);
+    done(std::move(result));
+  }
+
+  void retryLater(uint64_t tag, Pending& pending, std::optional<std::chrono::seconds> delay,
+                  const Classification& why, int status) {
+    std::chrono::milliseconds wait;
+    if (delay) {
+      wait = *delay;
+    } else {
+      const unsigned shift = std::min(pending.attempts > 0 ? pending.attempts - 1 : 0, 16u);
+      const int64_t ceiling =
+          std::min<int64_t>(retry_.backoff_max.count(), retry_.backoff_initial.count() << shift);
+      wait = std::chrono::milliseconds(
+          std::uniform_int_distribution<int64_t>(ceiling / 2, std::max<int64_t>(ceiling, 1))(rng_));
+    }
+    if (Clock::now() + wait >= pending.deadline) {
+      // Azure's figure: what could not be delivered within its time-to-live is abandoned.
+      finish(tag, DeliveryResult{PnsOutcome::kAbandoned, false, status,
+                                 "time-to-live reached; last: " + why.reason, 0});
+      return;
+    }
+    auto timer = std::make_shared<boost::asio::steady_timer>(io_, wait);
+    timer->async_wait([this, alive = alive_, timer, tag](boost::system::error_code ec) {
+      if (ec || !*alive) return;
+      auto it = pending_.find(tag);
+      if (it != pending_.end()) send(tag, it->second);
+    });
+  }
+
+  void onEnd(uint64_t tag, http2::StreamEnd end, http2::ClientResponse&& response) {
+    auto it = pending_.find(tag);
+    if (it == pending_.end()) return;
+    Pending& pending = it->second;
+    if (end == http2::StreamEnd::kRefused || end == http2::StreamEnd::kConnectionLost) {
+      // Never processed (or the connection went first): again, at once, on another connection.
+      if (Clock::now() >= pending.deadline) {
+        finish(tag, DeliveryResult{PnsOutcome::kAbandoned, false, 0,
+                                   std::string(http2::streamEndName(end)), 0});
+        return;
+      }
+      send(tag, pending);
+      return;
+    }
+    if (end == http2::StreamEnd::kReset) {
+      retryLater(tag, pending, std::nullopt, classifyNoAnswer("stream reset or timed out"), 0);
+      return;
+    }
+    Classification c = self().classify(response);
+    switch (c.action) {
+      case Action::kDone:
+      case Action::kDeadHandle:
+        finish(tag, DeliveryResult{c.outcome, c.action == Action::kDeadHandle, response.status,
+                                   std::move(c.reason), 0});
+        return;
+      case Action::kRetry: retryLater(tag, pending, c.retry_after, c, response.status); return;
+      case Action::kRefreshAuth:
+        if (!pending.auth_refreshed) {
+          pending.auth_refreshed = true;
+          self().refuseAuth(pending);
+          send(tag, pending);
+          return;
+        }
+        finish(tag, DeliveryResult{c.outcome, false, response.status, std::move(c.reason), 0});
+        return;
+    }
+  }
+
+  boost::asio::io_context& io_;
+  RetryOptions retry_;
+  http2::ClientPool pool_;
+  std::unordered_map<uint64_t, Pending> pending_;
+  std::vector<uint64_t> waiting_;  // admitted, waiting for an access token
+  bool awaiting_auth_ = false;
+  uint64_t next_tag_ = 1;
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace pushhub::connectors
