@@ -9,6 +9,7 @@
 #include <span>
 
 #include "common/json.h"
+#include "connectors/fcm_protocol.h"
 
 namespace pushhub::connectors::sim {
 namespace {
@@ -22,8 +23,6 @@ constexpr std::array<std::string_view, 3> kGoogleAudiences = {
     "https://accounts.google.com/o/oauth2/token"};
 constexpr int64_t kMaxAssertionLifetime = 3600;
 constexpr int64_t kClockSkew = 300;
-constexpr size_t kMaxMessage = 4096;
-constexpr size_t kMaxTopicMessage = 2048;
 constexpr double kMaxTtlSeconds = 2419200;  // 4 weeks
 constexpr size_t kMaxConditionTopics = 5;
 
@@ -129,33 +128,12 @@ constexpr Field kRequestFields[] = {
 };
 constexpr Schema kRequest{"SendMessageRequest", kRequestFields};
 
-// "analyticsLabel" → "analytics_label"; proto names map to themselves.
-std::string protoName(std::string_view json_name) {
-  std::string out;
-  out.reserve(json_name.size() + 4);
-  for (const char c : json_name) {
-    if (c >= 'A' && c <= 'Z') {
-      out.push_back('_');
-      out.push_back(static_cast<char>(c - 'A' + 'a'));
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 std::string_view view(const rapidjson::Value& v) {
   return std::string_view(v.GetString(), v.GetStringLength());
 }
 
-// A field by proto name; the last occurrence wins, as Google documents for repeated keys.
 const rapidjson::Value* member(const rapidjson::Value& object, std::string_view name) {
-  if (!object.IsObject()) return nullptr;
-  const rapidjson::Value* found = nullptr;
-  for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it) {
-    if (protoName(view(it->name)) == name) found = &it->value;
-  }
-  return found;
+  return fcmField(object, name);
 }
 
 std::string_view stringField(const rapidjson::Value& object, std::string_view name) {
@@ -241,7 +219,7 @@ std::optional<Outcome> checkValue(const rapidjson::Value& v, const Field& field,
 std::optional<Outcome> checkObject(const rapidjson::Value& object, const Schema& schema,
                                    const std::string& path) {
   for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it) {
-    const std::string name = protoName(view(it->name));
+    const std::string name = fcmProtoName(view(it->name));
     auto field = std::find_if(schema.fields.begin(), schema.fields.end(),
                               [&](const Field& f) { return f.name == name; });
     if (field == schema.fields.end()) {
@@ -273,27 +251,6 @@ std::optional<Outcome> checkDataKeys(const rapidjson::Value* data, std::string_v
     }
   }
   return std::nullopt;
-}
-
-// The message size FCM limits, as documented "counting keys and values" [derived]: the data maps
-// and the notification strings that reach the device.
-size_t payloadSize(const rapidjson::Value& message) {
-  size_t size = 0;
-  const auto add = [&](const rapidjson::Value* object) {
-    if (object == nullptr || !object->IsObject()) return;
-    for (auto it = object->MemberBegin(); it != object->MemberEnd(); ++it) {
-      if (!it->value.IsString()) continue;
-      size += it->name.GetStringLength() + it->value.GetStringLength();
-    }
-  };
-  add(member(message, "data"));
-  add(member(message, "notification"));
-  if (const rapidjson::Value* android = member(message, "android")) {
-    add(member(*android, "data"));
-    add(member(*android, "notification"));
-  }
-  if (const rapidjson::Value* webpush = member(message, "webpush")) add(member(*webpush, "data"));
-  return size;
 }
 
 // A proto3 Duration string ("3.5s") in seconds.
@@ -702,8 +659,8 @@ Outcome FcmService::send(const http2::Request& request, std::string_view project
       return *std::move(bad);
     }
   }
-  const size_t limit = target_kind == "token" ? kMaxMessage : kMaxTopicMessage;
-  if (payloadSize(*message) > limit) {
+  const size_t limit = target_kind == "token" ? kFcmMaxMessage : kFcmMaxTopicMessage;
+  if (fcmPayloadSize(*message) > limit) {
     return error(400, "INVALID_ARGUMENT", "Message too big", "INVALID_ARGUMENT");
   }
 

@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -111,27 +112,24 @@ class SimTest : public ::testing::Test {
 
   // The simulator with the suite's credentials, every port free, two loops, handle fates by
   // prefix ("dead…" unregistered, "bbbb…" bad, "f0f0…" foreign, "0ff…" offline).
+  // A default flag given again in `extra` is replaced by it.
   void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--config",
-                                     conf_,
-                                     "--apns-listen",
-                                     "127.0.0.1:0",
-                                     "--fcm-listen",
-                                     "127.0.0.1:0",
-                                     "--wns-listen",
-                                     "127.0.0.1:0",
-                                     "--admin-listen",
-                                     "127.0.0.1:0",
-                                     "--loops",
-                                     "2",
-                                     "--unregistered-prefix",
-                                     "dead",
-                                     "--bad-prefix",
-                                     "bbbb",
-                                     "--foreign-prefix",
-                                     "f0f0",
-                                     "--offline-prefix",
-                                     "0ff"};
+    const std::vector<std::pair<std::string, std::string>> defaults = {
+        {"--apns-listen", "127.0.0.1:0"},
+        {"--fcm-listen", "127.0.0.1:0"},
+        {"--wns-listen", "127.0.0.1:0"},
+        {"--admin-listen", "127.0.0.1:0"},
+        {"--loops", "2"},
+        {"--unregistered-prefix", "dead"},
+        {"--bad-prefix", "bbbb"},
+        {"--foreign-prefix", "f0f0"},
+        {"--offline-prefix", "0ff"}};
+    std::vector<std::string> args = {"--config", conf_};
+    for (const auto& [flag, value] : defaults) {
+      if (std::find(extra.begin(), extra.end(), flag) == extra.end()) {
+        args.insert(args.end(), {flag, value});
+      }
+    }
     args.insert(args.end(), extra.begin(), extra.end());
     sim_ = std::make_unique<ChildProcess>(PUSHHUB_SIM_BINARY, args);
     auto line = sim_->waitForLine("pushhub-sim ready", kTimeout);
