@@ -60,32 +60,9 @@ class ApnsClientTest : public SimTest {
     return SimTest::runUntil(io_, done, timeout);
   }
 
-  // Sends each notification (waiting for room when the queue is full) and collects the results.
   std::vector<DeliveryResult> deliver(ApnsClient& c, std::vector<ApnsNotification> list,
                                       std::chrono::milliseconds ttl = 20s) {
-    std::vector<DeliveryResult> results(list.size());
-    size_t next = 0, done = 0;
-    std::vector<int> calls(list.size(), 0);
-    const auto deadline = std::chrono::steady_clock::now() + ttl;
-    const auto fill = [&] {
-      while (next < list.size()) {
-        const size_t i = next;
-        if (!c.send(list[i], deadline, [&, i](DeliveryResult&& r) {
-              results[i] = std::move(r);
-              ++calls[i];
-              ++done;
-            })) {
-          return;
-        }
-        ++next;
-      }
-    };
-    c.setOnSpace(fill);
-    fill();
-    EXPECT_TRUE(runUntil([&] { return done == list.size(); }, ttl + 10s));
-    EXPECT_TRUE(std::all_of(calls.begin(), calls.end(), [](int n) { return n == 1; }))
-        << "one result per notification";
-    return results;
+    return deliverAll<ApnsClient, ApnsNotification, DeliveryResult>(io_, c, list, ttl);
   }
 
   uint64_t simAccepted() { return accepted("apns"); }

@@ -63,29 +63,7 @@ class FcmClientTest : public SimTest {
 
   std::vector<DeliveryResult> deliver(FcmClient& c, std::vector<FcmNotification> list,
                                       std::chrono::milliseconds ttl = 20s) {
-    std::vector<DeliveryResult> results(list.size());
-    std::vector<int> calls(list.size(), 0);
-    size_t next = 0, done = 0;
-    const auto deadline = std::chrono::steady_clock::now() + ttl;
-    const auto fill = [&] {
-      while (next < list.size()) {
-        const size_t i = next;
-        if (!c.send(list[i], deadline, [&, i](DeliveryResult&& r) {
-              results[i] = std::move(r);
-              ++calls[i];
-              ++done;
-            })) {
-          return;
-        }
-        ++next;
-      }
-    };
-    c.setOnSpace(fill);
-    fill();
-    EXPECT_TRUE(runUntil(
-        io_, [&] { return done == list.size(); }, ttl + 10s));
-    EXPECT_TRUE(std::all_of(calls.begin(), calls.end(), [](int n) { return n == 1; }));
-    return results;
+    return deliverAll<FcmClient, FcmNotification, DeliveryResult>(io_, c, list, ttl);
   }
 
   boost::asio::io_context io_;

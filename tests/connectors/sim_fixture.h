@@ -160,6 +160,39 @@ class SimTest : public ::testing::Test {
     return 0;
   }
 
+  // Sends each notification through a push client (waiting for room when its queue is full),
+  // runs `io` until every result is in, and checks there is exactly one per notification.
+  template <class Client, class Notification, class Result>
+  static std::vector<Result> deliverAll(boost::asio::io_context& io, Client& client,
+                                        const std::vector<Notification>& list,
+                                        std::chrono::milliseconds ttl) {
+    std::vector<Result> results(list.size());
+    std::vector<int> calls(list.size(), 0);
+    size_t next = 0, done = 0;
+    const auto deadline = std::chrono::steady_clock::now() + ttl;
+    const auto fill = [&] {
+      while (next < list.size()) {
+        const size_t i = next;
+        if (!client.send(list[i], deadline, [&, i](Result&& r) {
+              results[i] = std::move(r);
+              ++calls[i];
+              ++done;
+            })) {
+          return;
+        }
+        ++next;
+      }
+    };
+    client.setOnSpace(fill);
+    fill();
+    EXPECT_TRUE(runUntil(
+        io, [&] { return done == list.size(); }, ttl + 10s))
+        << done << " of " << list.size() << " results";
+    EXPECT_TRUE(std::all_of(calls.begin(), calls.end(), [](int n) { return n == 1; }))
+        << "one result per notification";
+    return results;
+  }
+
   // Runs `io` until `done` or the timeout.
   static bool runUntil(boost::asio::io_context& io, const std::function<bool()>& done,
                        std::chrono::milliseconds timeout = 20s) {
