@@ -66,7 +66,7 @@ void AccessTokenSource::get(asio::io_context& io, Ready ready) {
       [this, self = shared_from_this(), now](http1::Connection::Result&& result) {
         if (!result) {
           complete(std::unexpected(
-              fmt::format("token endpoint {}: {}", options_.token_url, result.error())));
+              fmt::format("token endpoint {}: {}", options_.token_url, result.error().why)));
           return;
         }
         rapidjson::Document json;

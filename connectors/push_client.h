@@ -45,7 +45,9 @@ struct RetryOptions {
   std::chrono::milliseconds backoff_max{60000};
 };
 
-template <class Service, class Notification>
+// `Pool`: http2::ClientPool (APNs, FCM) or http1::Pool (WNS); both take ClientRequests and
+// report (tag, StreamEnd, ClientResponse).
+template <class Service, class Notification, class Pool = http2::ClientPool>
 class PushClient {
  public:
   using Callback = std::function<void(DeliveryResult&&)>;
@@ -61,7 +63,7 @@ class PushClient {
   };
 
   PushClient(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
-             http2::ClientPool::Options pool, RetryOptions retry)
+             typename Pool::Options pool, RetryOptions retry)
       : io_(io),
         retry_(retry),
         pool_(io, std::move(tls), std::move(pool),
@@ -74,7 +76,7 @@ class PushClient {
 
   void setOnSpace(std::function<void()> on_space) { pool_.setOnSpace(std::move(on_space)); }
   size_t pending() const { return pending_.size(); }
-  const http2::ClientPool& pool() const { return pool_; }
+  const Pool& pool() const { return pool_; }
 
  protected:
   // Takes a notification already checked by the service. False: the pool's queue is full.
@@ -215,7 +217,7 @@ class PushClient {
 
   boost::asio::io_context& io_;
   RetryOptions retry_;
-  http2::ClientPool pool_;
+  Pool pool_;
   std::unordered_map<uint64_t, Pending> pending_;
   std::vector<uint64_t> waiting_;  // admitted, waiting for an access token
   bool awaiting_auth_ = false;

@@ -66,13 +66,6 @@ std::expected<Url, std::string> parseHttpsUrl(std::string_view url) {
   return parsed;
 }
 
-const std::string* Response::find(std::string_view lowercase_name) const {
-  for (const auto& h : headers) {
-    if (h.name == lowercase_name) return &h.value;
-  }
-  return nullptr;
-}
-
 struct Connection::Impl {
   Impl(asio::io_context& io, std::shared_ptr<asio::ssl::context> context, Options opts)
       : io_context(io),
@@ -103,6 +96,9 @@ std::shared_ptr<Connection> Connection::create(asio::io_context& io,
 
 Connection::~Connection() = default;
 
+const std::string& Connection::host() const { return impl_->options.host; }
+uint16_t Connection::port() const { return impl_->options.port; }
+
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
@@ -116,7 +112,8 @@ void Connection::close() {
 void Connection::send(Request request, Callback done) {
   if (busy_ || closed_) {
     asio::post(impl_->io_context, [done = std::move(done), busy = busy_] {
-      done(std::unexpected(busy ? "connection busy" : "connection closed"));
+      done(std::unexpected(
+          Failure{StreamEnd::kRefused, busy ? "connection busy" : "connection closed"}));
     });
     return;
   }
@@ -129,12 +126,16 @@ void Connection::send(Request request, Callback done) {
     // whatever was pending fails. `active` keeps a late expiry from touching the next exchange.
     auto active = std::make_shared<bool>(true);
     auto expired = std::make_shared<bool>(false);
+    bool sent = false;  // once the request may have left, a failure is no longer a refusal
     const auto fail = [&](std::string why) {
       *active = false;
       impl.timer.cancel();
       self->close();
       self->busy_ = false;
-      done(std::unexpected(std::move(why)));
+      const StreamEnd end = *expired && sent ? StreamEnd::kReset
+                            : sent           ? StreamEnd::kConnectionLost
+                                             : StreamEnd::kRefused;
+      done(std::unexpected(Failure{end, std::move(why)}));
     };
     impl.timer.expires_after(self->connected_
                                  ? impl.options.request_timeout
@@ -188,7 +189,7 @@ void Connection::send(Request request, Callback done) {
     http::request<http::string_body> message;
     message.version(11);
     message.method_string(request.method);
-    message.target(request.target);
+    message.target(request.path);
     message.set(http::field::host,
                 impl.options.port == 443
                     ? impl.options.host
@@ -197,6 +198,7 @@ void Connection::send(Request request, Callback done) {
     message.body() = std::move(request.body);
     message.keep_alive(true);
     message.content_length(message.body().size());  // never chunked, even when empty
+    sent = true;
     co_await http::async_write(impl.stream, message, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || timed_out_flag()) {
       impl.timer.cancel();
@@ -242,7 +244,7 @@ void fetch(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls, const 
   options.connect_timeout = timeout;
   options.request_timeout = timeout;
   auto connection = Connection::create(io, std::move(tls), options);
-  request.target = url.target;
+  request.path = url.target;
   connection->send(std::move(request),
                    [connection, done = std::move(done)](Connection::Result&& result) {
                      connection->close();

@@ -18,11 +18,22 @@
 #include <string_view>
 #include <vector>
 
-#include "connectors/http2/server_session.h"  // Header
+#include "connectors/http2/client_session.h"  // ClientRequest, ClientResponse, StreamEnd
 
 namespace pushhub::connectors::http1 {
 
 using http2::Header;
+// The same request and response shapes as the HTTP/2 client (`path` is the request target).
+using Request = http2::ClientRequest;
+using Response = http2::ClientResponse;
+using http2::StreamEnd;
+
+// Why an exchange produced no response: kRefused (never sent: connect or TLS failed), kReset
+// (timed out), kConnectionLost (the connection failed after the request went out).
+struct Failure {
+  StreamEnd end = StreamEnd::kConnectionLost;
+  std::string why;
+};
 
 struct Url {
   std::string host;
@@ -31,20 +42,6 @@ struct Url {
 };
 // "https://host[:port]/path?query"; other schemes are refused.
 std::expected<Url, std::string> parseHttpsUrl(std::string_view url);
-
-struct Request {
-  std::string method = "POST";
-  std::string target;
-  std::vector<Header> headers;
-  std::string body;
-};
-
-struct Response {
-  int status = 0;
-  std::vector<Header> headers;  // lowercase names
-  std::string body;
-  const std::string* find(std::string_view lowercase_name) const;
-};
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -56,7 +53,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::chrono::milliseconds request_timeout{10000};
     size_t max_response_body = 64 << 10;
   };
-  using Result = std::expected<Response, std::string>;
+  using Result = std::expected<Response, Failure>;
   using Callback = std::function<void(Result&&)>;
 
   static std::shared_ptr<Connection> create(boost::asio::io_context& io,
@@ -72,6 +69,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Open and reusable (connected, keep-alive, not failed).
   bool reusable() const { return connected_ && !closed_; }
   bool closed() const { return closed_; }
+  const std::string& host() const;
+  uint16_t port() const;
   std::chrono::steady_clock::time_point lastActive() const { return last_active_; }
   std::shared_ptr<SSL_SESSION> tlsSession() const { return tls_session_; }
   bool resumedTls() const { return resumed_; }

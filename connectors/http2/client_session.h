@@ -24,6 +24,9 @@ namespace pushhub::connectors::http2 {
 struct ClientRequest {
   std::string method = "POST";
   std::string path;
+  // host[:port] for the HTTP/1.1 pool, which reaches several hosts (WNS channels live on many
+  // *.notify.windows.com clusters); empty: the pool's own. HTTP/2 sessions ignore it.
+  std::string authority;
   std::vector<Header> headers;  // lowercase names, pseudo-headers excluded
   std::string body;
 };
