@@ -9,9 +9,9 @@ namespace pushhub::connectors {
 
 FcmClient::FcmClient(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
                      Options options, std::shared_ptr<AccessTokenSource> tokens)
-    : PushClient(io, std::move(tls), std::move(options.pool), options.retry),
-      path_(fmt::format("/v1/projects/{}/messages:send", options.project_id)),
-      tokens_(std::move(tokens)) {}
+    : OAuthPushClient(io, std::move(tls), std::move(options.pool), options.retry,
+                      std::move(tokens)),
+      path_(fmt::format("/v1/projects/{}/messages:send", options.project_id)) {}
 
 bool FcmClient::send(FcmNotification notification, Clock::time_point deadline, Callback done) {
   std::string_view message = notification.message_json;
@@ -38,8 +38,8 @@ http2::ClientRequest FcmClient::build(Pending& pending) {
   const FcmNotification& n = pending.notification;
   http2::ClientRequest request;
   request.path = path_;
-  pending.auth = token_;
-  request.headers = {{"authorization", token_ ? token_->authorization : std::string()},
+  pending.auth = auth_.token();
+  request.headers = {{"authorization", auth_.authorization()},
                      {"content-type", "application/json; charset=UTF-8"}};
   // {"message":{"token":"…", <the message's own members>}}: no parse per device.
   std::string_view inner = n.message_json;
@@ -62,29 +62,6 @@ Classification FcmClient::classify(const http2::ClientResponse& response) const 
   const std::string* retry_after = response.find("retry-after");
   return classifyFcm(response.status, response.body,
                      retry_after != nullptr ? std::string_view(*retry_after) : "");
-}
-
-bool FcmClient::authReady() {
-  // Re-read the shared source only when this shard's copy is due (it renews ahead of expiry).
-  if (token_ && token_->usable(std::chrono::system_clock::now(), std::chrono::seconds(300))) {
-    return true;
-  }
-  token_ = tokens_->current();
-  return token_ != nullptr;
-}
-
-void FcmClient::awaitAuth(std::function<void(std::optional<std::string>)> ready) {
-  // The callback may outlive this client: it only passes the word on (PushClient checks), and
-  // authReady() picks the token up from the shared source.
-  tokens_->get(io(), [ready = std::move(ready)](
-                         std::expected<std::shared_ptr<const AccessToken>, std::string> result) {
-    ready(result ? std::nullopt : std::optional<std::string>(result.error()));
-  });
-}
-
-void FcmClient::refuseAuth(Pending& pending) {
-  tokens_->refuse(std::static_pointer_cast<const AccessToken>(pending.auth));
-  token_.reset();
 }
 
 }  // namespace pushhub::connectors

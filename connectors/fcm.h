@@ -14,7 +14,6 @@
 #include <string>
 
 #include "connectors/oauth.h"
-#include "connectors/push_client.h"
 
 namespace pushhub::connectors {
 
@@ -26,7 +25,7 @@ struct FcmNotification {
   bool validate_only = false;
 };
 
-class FcmClient : public PushClient<FcmClient, FcmNotification> {
+class FcmClient : public OAuthPushClient<FcmClient, FcmNotification> {
  public:
   struct Options {
     http2::ClientPool::Options pool;  // fcm.googleapis.com:443 (or the simulator)
@@ -45,14 +44,9 @@ class FcmClient : public PushClient<FcmClient, FcmNotification> {
   // PushClient's hooks.
   http2::ClientRequest build(Pending& pending);
   Classification classify(const http2::ClientResponse& response) const;
-  bool authReady();
-  void awaitAuth(std::function<void(std::optional<std::string>)> ready);
-  void refuseAuth(Pending& pending);
 
  private:
   std::string path_;
-  std::shared_ptr<AccessTokenSource> tokens_;
-  std::shared_ptr<const AccessToken> token_;  // this shard's copy
 };
 
 }  // namespace pushhub::connectors

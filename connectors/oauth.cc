@@ -122,6 +122,32 @@ void AccessTokenSource::complete(
   }
 }
 
+bool BearerAuth::ready() {
+  if (token_ && token_->usable(std::chrono::system_clock::now(), std::chrono::seconds(300))) {
+    return true;
+  }
+  token_ = source_->current();
+  return token_ != nullptr;
+}
+
+const std::string& BearerAuth::authorization() const {
+  static const std::string kNone;
+  return token_ ? token_->authorization : kNone;
+}
+
+void BearerAuth::await(asio::io_context& io,
+                       std::function<void(std::optional<std::string>)> ready) {
+  source_->get(io, [ready = std::move(ready)](
+                       std::expected<std::shared_ptr<const AccessToken>, std::string> result) {
+    ready(result ? std::nullopt : std::optional<std::string>(result.error()));
+  });
+}
+
+void BearerAuth::refuse(const std::shared_ptr<const void>& used) {
+  source_->refuse(std::static_pointer_cast<const AccessToken>(used));
+  token_.reset();
+}
+
 std::expected<ServiceAccount, std::string> parseServiceAccount(std::string_view json) {
   rapidjson::Document document;
   document.Parse(json.data(), json.size());

@@ -15,11 +15,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "connectors/http1/client.h"
 #include "connectors/jwt.h"
+#include "connectors/push_client.h"
 
 namespace pushhub::connectors {
 
@@ -77,6 +79,49 @@ class AccessTokenSource : public std::enable_shared_from_this<AccessTokenSource>
   bool fetching_ = false;
   std::vector<std::pair<boost::asio::io_context*, Ready>> waiters_;
   uint64_t fetches_ = 0;
+};
+
+// One shard's view of a shared AccessTokenSource, as the OAuth services' PushClient hooks
+// (authReady, awaitAuth, refuseAuth) use it: a local copy of the token, re-read from the source
+// only when due.
+class BearerAuth {
+ public:
+  explicit BearerAuth(std::shared_ptr<AccessTokenSource> source) : source_(std::move(source)) {}
+  bool ready();
+  // "Bearer …" of the token ready() found (empty before).
+  const std::string& authorization() const;
+  std::shared_ptr<const AccessToken> token() const { return token_; }
+  // The callback may outlive the caller: it only passes the word on.
+  void await(boost::asio::io_context& io,
+             std::function<void(std::optional<std::string> error)> ready);
+  // The service refused the token an attempt used (`used`, as stored by the caller).
+  void refuse(const std::shared_ptr<const void>& used);
+  const AccessTokenSource& source() const { return *source_; }
+
+ private:
+  std::shared_ptr<AccessTokenSource> source_;
+  std::shared_ptr<const AccessToken> token_;
+};
+
+// A PushClient whose service takes OAuth bearer tokens (FCM, WNS): the auth hooks, over the
+// credential's shared AccessTokenSource.
+template <class Service, class Notification, class Pool = http2::ClientPool>
+class OAuthPushClient : public PushClient<Service, Notification, Pool> {
+ public:
+  using Base = PushClient<Service, Notification, Pool>;
+  bool authReady() { return auth_.ready(); }
+  void awaitAuth(std::function<void(std::optional<std::string>)> ready) {
+    auth_.await(this->io(), std::move(ready));
+  }
+  void refuseAuth(typename Base::Pending& pending) { auth_.refuse(pending.auth); }
+
+ protected:
+  OAuthPushClient(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
+                  typename Pool::Options pool, RetryOptions retry,
+                  std::shared_ptr<AccessTokenSource> tokens)
+      : Base(io, std::move(tls), std::move(pool), retry), auth_(std::move(tokens)) {}
+
+  BearerAuth auth_;
 };
 
 // FCM: a service-account JSON file's contents (client_email, private_key, private_key_id,

@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "connectors/backoff.h"
 #include "connectors/classify.h"
 #include "connectors/http2/client_pool.h"
 

@@ -36,9 +36,8 @@ std::string wnsTypeOf(std::string_view payload) {
 
 WnsClient::WnsClient(boost::asio::io_context& io, std::shared_ptr<boost::asio::ssl::context> tls,
                      Options options, std::shared_ptr<AccessTokenSource> tokens)
-    : PushClient(io, std::move(tls), options.pool, options.retry),
-      options_(std::move(options)),
-      tokens_(std::move(tokens)) {}
+    : OAuthPushClient(io, std::move(tls), options.pool, options.retry, std::move(tokens)),
+      options_(std::move(options)) {}
 
 bool WnsClient::send(WnsNotification notification, Clock::time_point deadline, Callback done) {
   auto url = http1::parseHttpsUrl(notification.channel_uri);
@@ -68,9 +67,9 @@ http2::ClientRequest WnsClient::build(Pending& pending) {
   auto url = http1::parseHttpsUrl(n.channel_uri);
   request.path = url->target;
   if (!options_.endpoint_override) request.authority = fmt::format("{}:{}", url->host, url->port);
-  pending.auth = token_;
+  pending.auth = auth_.token();
   request.headers.reserve(8);
-  request.headers.push_back({"Authorization", token_ ? token_->authorization : std::string()});
+  request.headers.push_back({"Authorization", auth_.authorization()});
   request.headers.push_back(
       {"Content-Type", n.type == "wns/raw" ? "application/octet-stream" : "text/xml"});
   request.headers.push_back({"X-WNS-Type", n.type});
@@ -93,26 +92,6 @@ Classification WnsClient::classify(const http2::ClientResponse& response) const 
   std::string_view wait = header("x-wns-continue-after");
   if (wait.empty()) wait = header("retry-after");
   return classifyWns(response.status, status, wait);
-}
-
-bool WnsClient::authReady() {
-  if (token_ && token_->usable(std::chrono::system_clock::now(), std::chrono::seconds(300))) {
-    return true;
-  }
-  token_ = tokens_->current();
-  return token_ != nullptr;
-}
-
-void WnsClient::awaitAuth(std::function<void(std::optional<std::string>)> ready) {
-  tokens_->get(io(), [ready = std::move(ready)](
-                         std::expected<std::shared_ptr<const AccessToken>, std::string> result) {
-    ready(result ? std::nullopt : std::optional<std::string>(result.error()));
-  });
-}
-
-void WnsClient::refuseAuth(Pending& pending) {
-  tokens_->refuse(std::static_pointer_cast<const AccessToken>(pending.auth));
-  token_.reset();
 }
 
 }  // namespace pushhub::connectors

@@ -14,7 +14,6 @@
 
 #include "connectors/http1/pool.h"
 #include "connectors/oauth.h"
-#include "connectors/push_client.h"
 
 namespace pushhub::connectors {
 
@@ -32,7 +31,7 @@ struct WnsNotification {
 // The X-WNS-Type a payload implies: its XML root (<toast>, <tile>, <badge>), else wns/raw.
 std::string wnsTypeOf(std::string_view payload);
 
-class WnsClient : public PushClient<WnsClient, WnsNotification, http1::Pool> {
+class WnsClient : public OAuthPushClient<WnsClient, WnsNotification, http1::Pool> {
  public:
   struct Options {
     http1::Pool::Options pool;  // its host/port: where channels go when `endpoint_override`
@@ -54,14 +53,9 @@ class WnsClient : public PushClient<WnsClient, WnsNotification, http1::Pool> {
   // PushClient's hooks.
   http2::ClientRequest build(Pending& pending);
   Classification classify(const http2::ClientResponse& response) const;
-  bool authReady();
-  void awaitAuth(std::function<void(std::optional<std::string>)> ready);
-  void refuseAuth(Pending& pending);
 
  private:
   Options options_;
-  std::shared_ptr<AccessTokenSource> tokens_;
-  std::shared_ptr<const AccessToken> token_;
 };
 
 }  // namespace pushhub::connectors

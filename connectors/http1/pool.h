@@ -10,21 +10,26 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <random>
 #include <vector>
 
 #include "common/metrics.h"
 #include "connectors/http1/client.h"
+#include "connectors/pool_base.h"
 
 namespace pushhub::connectors::http1 {
 
-class Pool {
+struct PoolQueued {
+  Request request;
+  uint64_t tag;
+  std::string host;
+  uint16_t port;
+};
+
+class Pool : public PoolBase<Pool, PoolQueued> {
  public:
   struct Options {
     Connection::Options connection;
@@ -45,8 +50,6 @@ class Pool {
   Pool& operator=(const Pool&) = delete;
 
   bool enqueue(Request&& request, uint64_t tag, bool front = false);
-  void setOnSpace(std::function<void()> on_space) { on_space_ = std::move(on_space); }
-  size_t queued() const { return queue_.size(); }
   size_t connections() const { return connections_.size(); }
 
   struct Stats {
@@ -57,37 +60,17 @@ class Pool {
   const Stats& stats() const { return stats_; }
 
  private:
-  struct Queued {
-    Request request;
-    uint64_t tag;
-    std::string host;
-    uint16_t port;
-  };
+  friend class PoolBase<Pool, PoolQueued>;
+  using Queued = PoolQueued;
   void dispatch();
   void start(const std::shared_ptr<Connection>& connection, Queued&& item);
-  std::chrono::milliseconds backoff();
 
-  boost::asio::io_context& io_;
   std::shared_ptr<boost::asio::ssl::context> tls_;
   Options options_;
   Done done_;
-  std::function<void()> on_space_;
-  bool wants_space_ = false;
-  std::deque<Queued> queue_;
   std::vector<std::shared_ptr<Connection>> connections_;
   std::shared_ptr<SSL_SESSION> tls_session_;
-  boost::asio::steady_timer backoff_timer_;
-  bool backing_off_ = false;
-  bool dispatch_posted_ = false;
-  unsigned failures_in_a_row_ = 0;
-  std::mt19937_64 rng_{std::random_device{}()};
   Stats stats_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-
-  Counter* metric_requests_ = nullptr;
-  Counter* metric_connect_failures_ = nullptr;
-  Counter* metric_queue_full_ = nullptr;
-  Gauge* metric_connections_ = nullptr;
 };
 
 }  // namespace pushhub::connectors::http1

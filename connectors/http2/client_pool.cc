@@ -11,40 +11,19 @@ using Clock = std::chrono::steady_clock;
 
 ClientPool::ClientPool(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
                        Options options, Done done)
-    : io_(io),
+    : PoolBase(io, options.queue_capacity, options.backoff_initial, options.backoff_max,
+               options.metrics, options.labels),
       tls_(std::move(tls)),
       options_(std::move(options)),
-      done_(std::move(done)),
-      backoff_timer_(io) {
+      done_(std::move(done)) {
   options_.max_connections = std::max<size_t>(1, options_.max_connections);
   options_.min_connections = std::min(options_.min_connections, options_.max_connections);
-  if (options_.metrics != nullptr) {
-    MetricsRegistry& m = *options_.metrics;
-    const MetricLabels& l = options_.labels;
-    metric_requests_ = &m.counter("pushhub_connector_requests_total",
-                                  "Requests sent to a push service (streams opened)", l);
-    metric_connects_ = &m.counter("pushhub_connector_connects_total",
-                                  "Connections to a push service that became ready", l);
-    metric_connect_failures_ =
-        &m.counter("pushhub_connector_connect_failures_total",
-                   "Connections to a push service that failed before becoming ready", l);
-    metric_goaways_ = &m.counter("pushhub_connector_goaways_total",
-                                 "Connections a push service closed with GOAWAY", l);
-    metric_queue_full_ =
-        &m.counter("pushhub_connector_queue_full_total",
-                   "Requests refused because a connection pool's queue was full", l);
-    metric_connections_ =
-        &m.gauge("pushhub_connector_connections", "Open connections to push services", l);
-  }
 }
 
 ClientPool::~ClientPool() {
   *alive_ = false;
-  backoff_timer_.cancel();
   for (auto& c : connections_) c->close("pool closed");
-  if (metric_connections_ != nullptr) {
-    metric_connections_->add(-static_cast<int64_t>(connections_.size()));
-  }
+  PoolMetrics::add(metrics_.connections, -static_cast<int64_t>(connections_.size()));
 }
 
 size_t ClientPool::inFlight() const {
@@ -55,28 +34,10 @@ size_t ClientPool::inFlight() const {
 
 bool ClientPool::enqueue(ClientRequest&& request, uint64_t tag, bool front) {
   if (closing_) return false;
-  if (!front && queue_.size() >= options_.queue_capacity) {
-    wants_space_ = true;
-    if (metric_queue_full_ != nullptr) metric_queue_full_->inc();
-    return false;
-  }
-  // A resend goes first and is never refused: it was already admitted once.
-  if (front) {
-    queue_.push_front(Queued{std::move(request), tag});
-  } else {
-    queue_.push_back(Queued{std::move(request), tag});
-  }
-  if (!dispatch_posted_) {
-    dispatch_posted_ = true;
-    asio::post(io_, [this, alive = alive_] {
-      if (*alive) dispatch();
-    });
-  }
-  return true;
+  return push(Queued{std::move(request), tag}, front);
 }
 
 void ClientPool::dispatch() {
-  dispatch_posted_ = false;
   const auto deadline = Clock::now() + options_.request_timeout;
   for (auto& connection : connections_) {
     while (!queue_.empty() && connection->canSubmit()) {
@@ -84,19 +45,16 @@ void ClientPool::dispatch() {
       if (!connection->submit(std::move(next.request), next.tag, deadline)) break;
       queue_.pop_front();
       ++stats_.submitted;
-      if (metric_requests_ != nullptr) metric_requests_->inc();
+      PoolMetrics::inc(metrics_.requests);
     }
     if (queue_.empty()) break;
   }
   maybeConnect();
-  if (wants_space_ && queue_.size() < options_.queue_capacity) {
-    wants_space_ = false;
-    if (on_space_) on_space_();
-  }
+  signalSpace();
 }
 
 void ClientPool::maybeConnect() {
-  if (closing_ || backing_off_) return;
+  if (closing_ || backingOff()) return;
   const bool connecting = std::any_of(connections_.begin(), connections_.end(), [](auto& c) {
     return c->state() == ClientConnection::State::kConnecting;
   });
@@ -121,16 +79,7 @@ void ClientPool::maybeConnect() {
   };
   connections_.push_back(
       ClientConnection::start(io_, tls_, options_.connection, std::move(events), tls_session_));
-  if (metric_connections_ != nullptr) metric_connections_->add(1);
-}
-
-std::chrono::milliseconds ClientPool::backoff() {
-  const unsigned shift = std::min(failures_in_a_row_ - 1, 20u);
-  const auto ceiling =
-      std::min<int64_t>(options_.backoff_max.count(), options_.backoff_initial.count() << shift);
-  // Full jitter over the upper half: pools of all shards do not reconnect in step.
-  return std::chrono::milliseconds(
-      std::uniform_int_distribution<int64_t>(ceiling / 2, std::max<int64_t>(ceiling, 1))(rng_));
+  PoolMetrics::add(metrics_.connections, 1);
 }
 
 void ClientPool::onChanged(ClientConnection& connection) {
@@ -141,31 +90,23 @@ void ClientPool::onChanged(ClientConnection& connection) {
     if (it == connections_.end()) return;
     auto keep = *it;  // the connection outlives its removal until this returns
     connections_.erase(it);
-    if (metric_connections_ != nullptr) metric_connections_->add(-1);
+    PoolMetrics::add(metrics_.connections, -1);
     if (connection.reason().starts_with("GOAWAY")) {
       ++stats_.goaways;
-      if (metric_goaways_ != nullptr) metric_goaways_->inc();
+      PoolMetrics::inc(metrics_.goaways);
     }
     if (!connection.everReady()) {
-      ++failures_in_a_row_;
       ++stats_.connect_failures;
-      if (metric_connect_failures_ != nullptr) metric_connect_failures_->inc();
-      backing_off_ = true;
-      backoff_timer_.expires_after(backoff());
-      backoff_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
-        if (ec || !*alive) return;
-        backing_off_ = false;
-        dispatch();
-      });
+      connectFailed();
     }
     std::erase(counted_, &connection);
   } else if (connection.state() == State::kReady &&
              std::find(counted_.begin(), counted_.end(), &connection) == counted_.end()) {
     counted_.push_back(&connection);
-    failures_in_a_row_ = 0;
+    connectSucceeded();
     ++stats_.connects;
     if (connection.resumedTls()) ++stats_.resumed_tls;
-    if (metric_connects_ != nullptr) metric_connects_->inc();
+    PoolMetrics::inc(metrics_.connects);
   }
   if (connection.tlsSession()) tls_session_ = connection.tlsSession();
   // Close what has been idle too long, above the minimum.
@@ -179,17 +120,12 @@ void ClientPool::onChanged(ClientConnection& connection) {
       --open;
     }
   }
-  if (!dispatch_posted_) {
-    dispatch_posted_ = true;
-    asio::post(io_, [this, alive = alive_] {
-      if (*alive) dispatch();
-    });
-  }
+  scheduleDispatch();
 }
 
 void ClientPool::close() {
   closing_ = true;
-  backoff_timer_.cancel();
+  cancelBackoff();
   auto connections = connections_;
   for (auto& c : connections) c->close("pool closed");
   auto queue = std::move(queue_);

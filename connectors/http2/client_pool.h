@@ -9,22 +9,25 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "common/metrics.h"
 #include "connectors/http2/client_connection.h"
+#include "connectors/pool_base.h"
 
 namespace pushhub::connectors::http2 {
 
-class ClientPool {
+struct ClientPoolQueued {
+  ClientRequest request;
+  uint64_t tag;
+};
+
+class ClientPool : public PoolBase<ClientPool, ClientPoolQueued> {
  public:
   struct Options {
     ClientConnection::Options connection;
@@ -50,9 +53,7 @@ class ClientPool {
   // Queues a request (at the front for a resend). False when the queue is full: call again after
   // `onSpace` fires.
   bool enqueue(ClientRequest&& request, uint64_t tag, bool front = false);
-  void setOnSpace(std::function<void()> on_space) { on_space_ = std::move(on_space); }
 
-  size_t queued() const { return queue_.size(); }
   size_t inFlight() const;
   size_t connections() const { return connections_.size(); }
   // Closes every connection at once; open and queued requests end kConnectionLost.
@@ -68,40 +69,20 @@ class ClientPool {
   const Stats& stats() const { return stats_; }
 
  private:
-  struct Queued {
-    ClientRequest request;
-    uint64_t tag;
-  };
+  friend class PoolBase<ClientPool, ClientPoolQueued>;
+  using Queued = ClientPoolQueued;
   void dispatch();
   void maybeConnect();
   void onChanged(ClientConnection& connection);
-  std::chrono::milliseconds backoff();
 
-  boost::asio::io_context& io_;
   std::shared_ptr<boost::asio::ssl::context> tls_;
   Options options_;
   Done done_;
-  std::function<void()> on_space_;
-  bool wants_space_ = false;
-  std::deque<Queued> queue_;
   std::vector<std::shared_ptr<ClientConnection>> connections_;
   std::vector<const ClientConnection*> counted_;  // ready connections already counted
   std::shared_ptr<SSL_SESSION> tls_session_;
-  boost::asio::steady_timer backoff_timer_;
-  bool backing_off_ = false;
-  bool dispatch_posted_ = false;
-  unsigned failures_in_a_row_ = 0;
-  std::mt19937_64 rng_{std::random_device{}()};
   Stats stats_;
   bool closing_ = false;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-
-  Counter* metric_requests_ = nullptr;
-  Counter* metric_connects_ = nullptr;
-  Counter* metric_connect_failures_ = nullptr;
-  Counter* metric_goaways_ = nullptr;
-  Counter* metric_queue_full_ = nullptr;
-  Gauge* metric_connections_ = nullptr;
 };
 
 }  // namespace pushhub::connectors::http2

@@ -143,7 +143,9 @@ TEST_F(FcmClientTest, QuotaAnswersWaitTheirRetryAfterAndAreAbandonedAtTheDeadlin
   EXPECT_EQ(count(PnsOutcome::kSuccess), 5);
   EXPECT_EQ(count(PnsOutcome::kAbandoned), 3);
   for (auto& r : results) {
-    if (r.outcome == PnsOutcome::kAbandoned) EXPECT_THAT(r.reason, HasSubstr("QUOTA_EXCEEDED"));
+    if (r.outcome == PnsOutcome::kAbandoned) {
+      EXPECT_THAT(r.reason, HasSubstr("QUOTA_EXCEEDED"));
+    }
   }
 }
 

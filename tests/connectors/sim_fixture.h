@@ -104,6 +104,15 @@ class SimTest : public ::testing::Test {
     apns_key_id_ = m[1];
     apns_team_id_ = m[2];
     apns_p8_ = readFile(std::string(m[3]));
+    // The WNS app and Entra tenant, from credentials.json.
+    const std::string credentials = readFile(credentialsDir() / "credentials.json");
+    ASSERT_TRUE(std::regex_search(
+        credentials, m,
+        std::regex(
+            R"re("package_sid": "([^"]+)", "secret": "([^"]+)", "tenant_id": "([^"]+)")re")));
+    wns_sid_ = m[1];
+    wns_secret_ = m[2];
+    wns_tenant_ = m[3];
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -207,6 +216,7 @@ class SimTest : public ::testing::Test {
   static inline pushhub::testing::TempDir* dir_ = nullptr;
   static inline std::string conf_, ca_;
   static inline std::string apns_key_id_, apns_team_id_, apns_p8_;
+  static inline std::string wns_sid_, wns_secret_, wns_tenant_;
   std::unique_ptr<ChildProcess> sim_;
   int apns_port_ = 0;
   int fcm_port_ = 0;

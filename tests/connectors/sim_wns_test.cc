@@ -33,19 +33,6 @@ std::string field(const std::string& json, const char* name) {
 
 class SimWnsTest : public SimTest {
  protected:
-  static void SetUpTestSuite() {
-    SimTest::SetUpTestSuite();
-    const std::string credentials = readFile(credentialsDir() / "credentials.json");
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(
-        credentials, m,
-        std::regex(
-            R"re("package_sid": "([^"]+)", "secret": "([^"]+)", "tenant_id": "([^"]+)")re")));
-    sid_ = m[1];
-    secret_ = m[2];
-    tenant_ = m[3];
-  }
-
   std::string url(const std::string& path) const {
     return fmt::format("https://localhost:{}{}", wns_port_, path);
   }
@@ -79,7 +66,9 @@ class SimWnsTest : public SimTest {
                 {"Content-Type: application/x-www-form-urlencoded"});
   }
 
-  std::string accessToken() { return field(classicToken(sid_, secret_).body, "access_token"); }
+  std::string accessToken() {
+    return field(classicToken(wns_sid_, wns_secret_).body, "access_token");
+  }
 
   // A toast to `channel`; `headers` replace the defaults of the same name, an empty value drops
   // one.
@@ -100,13 +89,12 @@ class SimWnsTest : public SimTest {
     ASSERT_FALSE(token_.empty());
   }
 
-  static inline std::string sid_, secret_, tenant_;
   std::string token_;
 };
 
 TEST_F(SimWnsTest, ClassicTokenEndpointIssuesAndRefusesTokens) {
   start();
-  Reply ok = classicToken(sid_, secret_);
+  Reply ok = classicToken(wns_sid_, wns_secret_);
   EXPECT_EQ(ok.status, 200) << ok.body;
   EXPECT_THAT(ok.body, MatchesRegex(R"(\{"access_token":"[^"]+","token_type":"bearer",)"
                                     R"("expires_in":86400\})"));
@@ -117,10 +105,11 @@ TEST_F(SimWnsTest, ClassicTokenEndpointIssuesAndRefusesTokens) {
     std::string error;
   };
   const std::vector<Case> cases = {
-      {"secret", classicToken(sid_, "wrong"), "invalid_client"},
-      {"client", classicToken("ms-app://s-1-15-2-1", secret_), "invalid_client"},
-      {"scope", classicToken(sid_, secret_, "https://wns.windows.com/.default"), "invalid_scope"},
-      {"grant", classicToken(sid_, secret_, "notify.windows.com", "password"),
+      {"secret", classicToken(wns_sid_, "wrong"), "invalid_client"},
+      {"client", classicToken("ms-app://s-1-15-2-1", wns_secret_), "invalid_client"},
+      {"scope", classicToken(wns_sid_, wns_secret_, "https://wns.windows.com/.default"),
+       "invalid_scope"},
+      {"grant", classicToken(wns_sid_, wns_secret_, "notify.windows.com", "password"),
        "unsupported_grant_type"},
   };
   for (const auto& c : cases) {
@@ -131,18 +120,18 @@ TEST_F(SimWnsTest, ClassicTokenEndpointIssuesAndRefusesTokens) {
 
 TEST_F(SimWnsTest, EntraTokenEndpointIssuesAndRefusesTokens) {
   start();
-  Reply ok = entraToken(tenant_, sid_, secret_);
+  Reply ok = entraToken(wns_tenant_, wns_sid_, wns_secret_);
   EXPECT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(field(ok.body, "token_type"), "Bearer");
   EXPECT_EQ(field(ok.body, "expires_in"), "86399");
   EXPECT_EQ(field(ok.body, "ext_expires_in"), "86399");
-  Reply tenant = entraToken("00000000-0000-0000-0000-000000000000", sid_, secret_);
+  Reply tenant = entraToken("00000000-0000-0000-0000-000000000000", wns_sid_, wns_secret_);
   EXPECT_EQ(tenant.status, 400);
   EXPECT_THAT(field(tenant.body, "error_description"), HasSubstr("AADSTS90002"));
-  Reply secret = entraToken(tenant_, sid_, "wrong");
+  Reply secret = entraToken(wns_tenant_, wns_sid_, "wrong");
   EXPECT_EQ(secret.status, 401);
   EXPECT_EQ(field(secret.body, "error"), "invalid_client");
-  Reply scope = entraToken(tenant_, sid_, secret_, "notify.windows.com");
+  Reply scope = entraToken(wns_tenant_, wns_sid_, wns_secret_, "notify.windows.com");
   EXPECT_EQ(scope.status, 400);
   EXPECT_EQ(field(scope.body, "error"), "invalid_scope");
   // Its tokens are good for sending.

@@ -21,19 +21,6 @@ const std::string kToast = R"(<toast><visual><binding template="ToastGeneric"><t
 
 class WnsClientTest : public SimTest {
  protected:
-  static void SetUpTestSuite() {
-    SimTest::SetUpTestSuite();
-    const std::string credentials = readFile(credentialsDir() / "credentials.json");
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(
-        credentials, m,
-        std::regex(
-            R"re("package_sid": "([^"]+)", "secret": "([^"]+)", "tenant_id": "([^"]+)")re")));
-    sid_ = m[1];
-    secret_ = m[2];
-    tenant_ = m[3];
-  }
-
   void SetUp() override {
     TlsClientOptions tls;
     tls.alpn = {"http/1.1"};
@@ -44,12 +31,12 @@ class WnsClientTest : public SimTest {
   std::shared_ptr<AccessTokenSource> tokens(bool entra = false, std::string secret = "") {
     AccessTokenSource::Options options;
     options.token_url =
-        entra ? fmt::format("https://localhost:{}/{}/oauth2/v2.0/token", wns_port_, tenant_)
+        entra ? fmt::format("https://localhost:{}/{}/oauth2/v2.0/token", wns_port_, wns_tenant_)
               : fmt::format("https://localhost:{}/accesstoken.srf", wns_port_);
     options.tls = tls_;
     const std::string scope = entra ? "https://wns.windows.com/.default" : "notify.windows.com";
     auto source = AccessTokenSource::create(
-        options, [sid = sid_, secret = secret.empty() ? secret_ : secret, scope](auto) {
+        options, [sid = wns_sid_, secret = secret.empty() ? wns_secret_ : secret, scope](auto) {
           return std::expected<std::string, std::string>(clientCredentialsForm(sid, secret, scope));
         });
     EXPECT_TRUE(source.has_value());
@@ -79,7 +66,6 @@ class WnsClientTest : public SimTest {
     return deliverAll<WnsClient, WnsNotification, DeliveryResult>(io_, c, list, ttl);
   }
 
-  static inline std::string sid_, secret_, tenant_;
   boost::asio::io_context io_;
   std::shared_ptr<boost::asio::ssl::context> tls_;
 };

@@ -1,0 +1,44 @@
+#pragma once
+
+// The /metrics series every connection pool keeps (pushhub_connector_*), labelled per service
+// and endpoint; pools of all shards with the same labels share them.
+
+#include "common/metrics.h"
+
+namespace pushhub::connectors {
+
+struct PoolMetrics {
+  Counter* requests = nullptr;
+  Counter* connects = nullptr;
+  Counter* connect_failures = nullptr;
+  Counter* goaways = nullptr;
+  Counter* queue_full = nullptr;
+  Gauge* connections = nullptr;
+
+  // Nothing is counted without a registry.
+  PoolMetrics(MetricsRegistry* registry, const MetricLabels& labels) {
+    if (registry == nullptr) return;
+    requests = &registry->counter("pushhub_connector_requests_total",
+                                  "Requests sent to a push service", labels);
+    connects = &registry->counter("pushhub_connector_connects_total",
+                                  "Connections to a push service that became ready", labels);
+    connect_failures = &registry->counter(
+        "pushhub_connector_connect_failures_total",
+        "Connections to a push service that failed before becoming ready", labels);
+    goaways = &registry->counter("pushhub_connector_goaways_total",
+                                 "Connections a push service closed with GOAWAY", labels);
+    queue_full =
+        &registry->counter("pushhub_connector_queue_full_total",
+                           "Requests refused because a connection pool's queue was full", labels);
+    connections = &registry->gauge("pushhub_connector_connections",
+                                   "Open connections to push services", labels);
+  }
+  static void inc(Counter* c) {
+    if (c != nullptr) c->inc();
+  }
+  static void add(Gauge* g, int64_t n) {
+    if (g != nullptr) g->add(n);
+  }
+};
+
+}  // namespace pushhub::connectors
