@@ -17,6 +17,7 @@
 
 #include "connectors/backoff.h"
 #include "connectors/pool_metrics.h"
+#include "connectors/rate_limiter.h"
 
 namespace pushhub::connectors {
 
@@ -29,16 +30,19 @@ class PoolBase {
  protected:
   PoolBase(boost::asio::io_context& io, size_t capacity, std::chrono::milliseconds backoff_initial,
            std::chrono::milliseconds backoff_max, MetricsRegistry* registry,
-           const MetricLabels& labels)
+           const MetricLabels& labels, std::shared_ptr<RateLimiter> rate_limiter)
       : io_(io),
         metrics_(registry, labels),
         capacity_(capacity),
         backoff_initial_(backoff_initial),
         backoff_max_(backoff_max),
-        backoff_timer_(io) {}
+        backoff_timer_(io),
+        rate_timer_(io),
+        rate_limiter_(std::move(rate_limiter)) {}
   ~PoolBase() {
     *alive_ = false;
     backoff_timer_.cancel();
+    rate_timer_.cancel();
   }
 
   // False (counted) when the queue is full and this is not a resend.
@@ -76,6 +80,23 @@ class PoolBase {
     }
   }
 
+  // One more request may go out now under the credential's rate limit; if not, dispatch() runs
+  // again when it may.
+  bool takeRate() {
+    if (!rate_limiter_) return true;
+    if (rate_waiting_) return false;
+    const auto wait = rate_limiter_->take();
+    if (wait == RateLimiter::Clock::duration::zero()) return true;
+    rate_waiting_ = true;
+    rate_timer_.expires_after(wait);
+    rate_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+      if (ec || !*alive) return;
+      rate_waiting_ = false;
+      static_cast<Derived&>(*this).dispatch();
+    });
+    return false;
+  }
+
   void connectSucceeded() { failures_in_a_row_ = 0; }
   // A connection failed before it was usable: no new one until a jittered, growing delay.
   void connectFailed() {
@@ -109,6 +130,9 @@ class PoolBase {
   bool backing_off_ = false;
   unsigned failures_in_a_row_ = 0;
   boost::asio::steady_timer backoff_timer_;
+  boost::asio::steady_timer rate_timer_;
+  std::shared_ptr<RateLimiter> rate_limiter_;
+  bool rate_waiting_ = false;
   std::mt19937_64 rng_{std::random_device{}()};
 };
 

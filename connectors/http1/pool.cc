@@ -12,7 +12,7 @@ using Clock = std::chrono::steady_clock;
 Pool::Pool(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls, Options options,
            Done done)
     : PoolBase(io, options.queue_capacity, options.backoff_initial, options.backoff_max,
-               options.metrics, options.labels),
+               options.metrics, options.labels, options.rate_limiter),
       tls_(std::move(tls)),
       options_(std::move(options)),
       done_(std::move(done)) {
@@ -91,10 +91,16 @@ void Pool::dispatch() {
              std::none_of(starts.begin(), starts.end(),
                           [&](auto& taken) { return taken.first == c; });
     });
+    const bool can_open = may_open && connections_.size() < options_.max_connections;
+    if (idle == connections_.end() && !can_open) {
+      ++it;
+      continue;
+    }
+    if (!takeRate()) break;
     std::shared_ptr<Connection> connection;
     if (idle != connections_.end()) {
       connection = *idle;
-    } else if (may_open && connections_.size() < options_.max_connections) {
+    } else {
       Connection::Options connection_options = options_.connection;
       connection_options.host = it->host;
       connection_options.port = it->port;
@@ -104,9 +110,6 @@ void Pool::dispatch() {
       connections_.push_back(connection);
       PoolMetrics::add(metrics_.connections, 1);
       if (failuresInARow() > 0) may_open = false;
-    } else {
-      ++it;
-      continue;
     }
     starts.emplace_back(connection, std::move(*it));
     it = queue_.erase(it);

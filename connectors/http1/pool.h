@@ -38,6 +38,8 @@ class Pool : public PoolBase<Pool, PoolQueued> {
     std::chrono::milliseconds idle_close{60000};
     std::chrono::milliseconds backoff_initial{100};
     std::chrono::milliseconds backoff_max{30000};
+    // Shared by the pools of one credential on every shard (FCM: 600,000 a minute); null: none.
+    std::shared_ptr<RateLimiter> rate_limiter;
     MetricsRegistry* metrics = nullptr;
     MetricLabels labels;
   };

@@ -12,7 +12,7 @@ using Clock = std::chrono::steady_clock;
 ClientPool::ClientPool(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
                        Options options, Done done)
     : PoolBase(io, options.queue_capacity, options.backoff_initial, options.backoff_max,
-               options.metrics, options.labels),
+               options.metrics, options.labels, options.rate_limiter),
       tls_(std::move(tls)),
       options_(std::move(options)),
       done_(std::move(done)) {
@@ -41,6 +41,7 @@ void ClientPool::dispatch() {
   const auto deadline = Clock::now() + options_.request_timeout;
   for (auto& connection : connections_) {
     while (!queue_.empty() && connection->canSubmit()) {
+      if (!takeRate()) return;
       Queued& next = queue_.front();
       if (!connection->submit(std::move(next.request), next.tag, deadline)) break;
       queue_.pop_front();

@@ -39,6 +39,8 @@ class ClientPool : public PoolBase<ClientPool, ClientPoolQueued> {
     std::chrono::milliseconds backoff_initial{100};
     std::chrono::milliseconds backoff_max{30000};
     // For /metrics (nullptr: none): pushhub_connector_* series labelled with `labels`.
+    // Shared by the pools of one credential on every shard (FCM: 600,000 a minute); null: none.
+    std::shared_ptr<RateLimiter> rate_limiter;
     MetricsRegistry* metrics = nullptr;
     MetricLabels labels;
   };

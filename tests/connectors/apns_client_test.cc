@@ -16,6 +16,8 @@ namespace pushhub::connectors {
 namespace {
 
 using namespace pushhub::connectors::sim::testing;
+using sim::writeCertificateAuthority;
+using sim::writeSignedCertificate;
 using ::testing::HasSubstr;
 
 const std::string kDevice(64, 'a');
@@ -167,6 +169,28 @@ TEST_F(ApnsClientTest, ARefusedKeyIsRetriedOnceThenReportedAsInvalidCredentials)
   EXPECT_EQ(outcomeName(results[0].outcome), "InvalidCredentials");
   EXPECT_EQ(results[0].reason, "InvalidProviderToken");
   EXPECT_EQ(results[0].attempts, 2u) << "one refresh, one retry, no more";
+}
+
+TEST_F(ApnsClientTest, CertificateAuthNeedsNoProviderToken) {
+  const auto d = dir_->path();
+  ASSERT_TRUE(writeCertificateAuthority(d / "push-ca.crt", d / "push-ca.key").has_value());
+  sim::CertificateRequest request{
+      "Apple Push Services: com.example.pushhub", "com.example.pushhub", {}, {}, true};
+  ASSERT_TRUE(writeSignedCertificate(d / "push-ca.crt", d / "push-ca.key", request, d / "push.crt",
+                                     d / "push.key")
+                  .has_value());
+  start({"--client-ca", (d / "push-ca.crt").string()});
+  TlsClientOptions tls;
+  tls.alpn = {"h2"};
+  tls.extra_ca_file = ca_;
+  tls.certificate_file = (d / "push.crt").string();
+  tls.private_key_file = (d / "push.key").string();
+  tls_ = *makeTlsClientContext(tls);
+  auto c = client(nullptr);
+  auto results = deliver(*c, std::vector<ApnsNotification>(50, notification()));
+  EXPECT_TRUE(std::all_of(results.begin(), results.end(),
+                          [](auto& r) { return r.outcome == PnsOutcome::kSuccess; }));
+  EXPECT_EQ(simAccepted(), 50u);
 }
 
 TEST_F(ApnsClientTest, ChaosLosesAndDuplicatesNoResult) {

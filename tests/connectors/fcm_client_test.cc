@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "connectors/rate_limiter.h"
 #include "connectors/tls.h"
 #include "tests/connectors/sim_fixture.h"
 
@@ -44,8 +45,10 @@ class FcmClientTest : public SimTest {
     return *source;
   }
 
-  std::unique_ptr<FcmClient> client(std::shared_ptr<AccessTokenSource> source) {
+  std::unique_ptr<FcmClient> client(std::shared_ptr<AccessTokenSource> source,
+                                    std::shared_ptr<RateLimiter> limiter = nullptr) {
     FcmClient::Options options;
+    options.pool.rate_limiter = std::move(limiter);
     options.pool.connection.host = "localhost";
     options.pool.connection.port = static_cast<uint16_t>(fcm_port_);
     options.pool.connection.session.authority = fmt::format("localhost:{}", fcm_port_);
@@ -147,6 +150,35 @@ TEST_F(FcmClientTest, QuotaAnswersWaitTheirRetryAfterAndAreAbandonedAtTheDeadlin
       EXPECT_THAT(r.reason, HasSubstr("QUOTA_EXCEEDED"));
     }
   }
+}
+
+TEST_F(FcmClientTest, TheCredentialsRateLimitSpacesRequestsOut) {
+  start();
+  // 1,200 a minute: 20 a second, in bursts of 20.
+  auto c = client(tokens(account_), std::make_shared<RateLimiter>(1200));
+  const auto before = std::chrono::steady_clock::now();
+  auto results = deliver(*c, std::vector<FcmNotification>(60, message()));
+  const auto took = std::chrono::steady_clock::now() - before;
+  EXPECT_TRUE(std::all_of(results.begin(), results.end(),
+                          [](auto& r) { return r.outcome == PnsOutcome::kSuccess; }));
+  EXPECT_GE(took, 1900ms) << "20 at once, then 40 more at 20 a second";
+  EXPECT_LT(took, 4s);
+}
+
+TEST(RateLimiterTest, RefillsAtItsRateUpToTheBurst) {
+  using Clock = RateLimiter::Clock;
+  RateLimiter limiter(600, 5);  // 10 a second, bursts of 5
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(limiter.take(t0), Clock::duration::zero());
+  const auto wait = limiter.take(t0);
+  EXPECT_GT(wait, 90ms);
+  EXPECT_LE(wait, 100ms);
+  EXPECT_EQ(limiter.take(t0 + 100ms), Clock::duration::zero());
+  // A long pause refills the burst, not more.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(limiter.take(t0 + 10s), Clock::duration::zero());
+  EXPECT_GT(limiter.take(t0 + 10s), Clock::duration::zero());
+  RateLimiter none(0);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(none.take(t0), Clock::duration::zero());
 }
 
 TEST_F(FcmClientTest, ServerErrorsAreRetried) {
