@@ -41,6 +41,10 @@ struct DeliveryResult {
   unsigned attempts = 0;     // requests made
 };
 
+// Azure's figure: what could not be delivered in 30 minutes is abandoned. Callers give each
+// notification its deadline; this is the default they start from.
+inline constexpr std::chrono::minutes kDefaultTimeToLive{30};
+
 struct RetryOptions {
   std::chrono::milliseconds backoff_initial{1000};
   std::chrono::milliseconds backoff_max{60000};
