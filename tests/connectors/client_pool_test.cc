@@ -9,6 +9,9 @@
 #include <rapidjson/document.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
 
 #include <map>
 
@@ -258,6 +261,62 @@ TEST_F(ClientPoolTest, ReconnectsResumeTheTlsSession) {
   }
   EXPECT_GE(pool.stats().connects, 6u);
   EXPECT_GE(pool.stats().resumed_tls, 1u);
+}
+
+}  // namespace
+}  // namespace pushhub::connectors::http2
+
+namespace pushhub::connectors::http2 {
+namespace {
+
+// A server that completes TLS and sends its SETTINGS, then reads and never answers anything:
+// the client's idle PING goes unacknowledged.
+TEST_F(ClientPoolTest, AnUnansweredPingClosesTheConnection) {
+  TlsServerOptions server_tls;
+  server_tls.certificate_file = (credentialsDir() / "server.crt").string();
+  server_tls.private_key_file = (credentialsDir() / "server.key").string();
+  server_tls.alpn = {"h2"};
+  auto server_context = makeTlsServerContext(server_tls);
+  ASSERT_TRUE(server_context.has_value()) << server_context.error();
+  boost::asio::ip::tcp::acceptor acceptor(io_, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  auto stream = std::make_shared<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>>(
+      io_, (*server_context)->context);
+  auto buffer = std::make_shared<std::array<char, 4096>>();
+  std::function<void()> drain = [&] {
+    stream->async_read_some(boost::asio::buffer(*buffer),
+                            [&](boost::system::error_code ec, size_t) {
+                              if (!ec) drain();
+                            });
+  };
+  acceptor.async_accept(stream->lowest_layer(), [&](boost::system::error_code ec) {
+    if (ec) return;
+    stream->async_handshake(
+        boost::asio::ssl::stream_base::server, [&](boost::system::error_code error) {
+          if (error) return;
+          static const std::string settings("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+          boost::asio::async_write(*stream, boost::asio::buffer(settings),
+                                   [&](auto, size_t) { drain(); });
+        });
+  });
+  ClientConnection::Options options;
+  options.host = "localhost";
+  options.port = acceptor.local_endpoint().port();
+  options.session.authority = fmt::format("localhost:{}", options.port);
+  options.idle_ping = 200ms;
+  options.ping_timeout = 300ms;
+  ClientConnection::Events events;
+  events.done = [](uint64_t, StreamEnd, ClientResponse&&) {};
+  bool ready = false;
+  events.changed = [&](ClientConnection& c) {
+    if (c.state() == ClientConnection::State::kReady) ready = true;
+  };
+  const auto before = std::chrono::steady_clock::now();
+  auto connection = ClientConnection::start(io_, tls_, options, events, nullptr);
+  ASSERT_TRUE(
+      runUntil([&] { return connection->state() == ClientConnection::State::kClosed; }, 5s));
+  EXPECT_TRUE(ready);
+  EXPECT_EQ(connection->reason(), "PING timeout");
+  EXPECT_GE(std::chrono::steady_clock::now() - before, 450ms);
 }
 
 }  // namespace
