@@ -99,15 +99,18 @@ TEST_F(ClientPoolTest, DeliversManyRequestsOnFewConnections) {
   std::map<uint64_t, int> statuses;
   std::map<std::string, int> ends;
   ClientPool* pool_ptr = nullptr;
-  ClientPool pool(io_, tls_, poolOptions(apns_port_),
-                  [&](uint64_t tag, StreamEnd end, ClientResponse&& response) {
-                    ++ends[std::string(streamEndName(end))];
-                    if (end == StreamEnd::kResponse) {
-                      statuses[tag] = response.status;
-                    } else {
-                      pool_ptr->enqueue(request(), tag, true);
-                    }
-                  });
+  MetricsRegistry metrics;
+  auto options = poolOptions(apns_port_);
+  options.metrics = &metrics;
+  options.labels = {{"service", "apns"}};
+  ClientPool pool(io_, tls_, options, [&](uint64_t tag, StreamEnd end, ClientResponse&& response) {
+    ++ends[std::string(streamEndName(end))];
+    if (end == StreamEnd::kResponse) {
+      statuses[tag] = response.status;
+    } else {
+      pool_ptr->enqueue(request(), tag, true);
+    }
+  });
   pool_ptr = &pool;
   sendAll(pool, statuses, 5000);
   EXPECT_EQ(
@@ -117,6 +120,10 @@ TEST_F(ClientPoolTest, DeliversManyRequestsOnFewConnections) {
   EXPECT_GE(pool.stats().connects, 1u);
   EXPECT_EQ(pool.stats().connect_failures, 0u);
   EXPECT_EQ(simAccepted(), 5000u) << "nothing lost, nothing sent twice";
+  const std::string text = metrics.renderPrometheus();
+  EXPECT_THAT(text, HasSubstr(R"(pushhub_connector_requests_total{service="apns"} 5000)"));
+  EXPECT_THAT(text, HasSubstr(R"(pushhub_connector_connects_total{service="apns"} )"));
+  EXPECT_THAT(text, HasSubstr(R"(pushhub_connector_connections{service="apns"} )"));
 }
 
 TEST_F(ClientPoolTest, GoawayMidBurstAndResetsLoseAndDuplicateNothing) {

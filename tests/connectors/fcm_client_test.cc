@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "connectors/rate_limiter.h"
 #include "connectors/tls.h"
 #include "tests/connectors/sim_fixture.h"
@@ -134,6 +136,19 @@ TEST_F(FcmClientTest, ARevokedAccessTokenIsRefreshedOnceAndTheMessageResent) {
   EXPECT_LE(r[0].attempts, 3u);
   EXPECT_EQ(source->fetches(), 2u);
   EXPECT_THAT(adminGet("/stats"), HasSubstr(R"("UNAUTHENTICATED":1)"));
+}
+
+TEST_F(FcmClientTest, ShortLivedTokensAreRenewedBeforeTheyExpire) {
+  start({"--fcm-token-lifetime", "3"});  // expires_in 2: used for its first half
+  auto source = tokens(account_);
+  auto c = client(source);
+  EXPECT_EQ(outcomeName(deliver(*c, {message()})[0].outcome), "Success");
+  std::this_thread::sleep_for(1200ms);
+  auto r = deliver(*c, {message()});
+  EXPECT_EQ(outcomeName(r[0].outcome), "Success");
+  EXPECT_EQ(r[0].attempts, 1u) << "renewed ahead, not after a 401";
+  EXPECT_EQ(source->fetches(), 2u);
+  EXPECT_THAT(adminGet("/stats"), Not(HasSubstr("UNAUTHENTICATED")));
 }
 
 TEST_F(FcmClientTest, QuotaAnswersWaitTheirRetryAfterAndAreAbandonedAtTheDeadline) {
