@@ -61,8 +61,11 @@ fuzz:
 	@./deploy/install-deps.sh --fuzz
 	@CXX=clang++-16 cmake -S tests/fuzz -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
-	@mkdir -p build-fuzz/corpus && cp -n tests/fuzz/corpus/tag_expression/* build-fuzz/corpus/
-	./build-fuzz/tag_expression_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
+	@mkdir -p build-fuzz/corpus/tag_expression build-fuzz/corpus/template
+	@cp -n tests/fuzz/corpus/tag_expression/* build-fuzz/corpus/tag_expression/
+	@cp -n tests/fuzz/corpus/template/* build-fuzz/corpus/template/
+	./build-fuzz/tag_expression_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus/tag_expression
+	./build-fuzz/template_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus/template
 
 SOURCES = $(shell git ls-files '*.h' '*.cc' 2>/dev/null)
 
