@@ -263,7 +263,8 @@ std::string_view TemplateProperties::get(std::string_view name) const {
 // Walks a body and splits it into literal runs and expression segments.
 class TemplateCompiler {
  public:
-  TemplateCompiler(std::string_view body, Template& out) : body_(body), out_(out) {}
+  TemplateCompiler(std::string_view body, Template& out, bool expressions = true)
+      : body_(body), out_(out), expressions_(expressions) {}
 
   std::optional<TemplateError> json() {
     skipSpace();
@@ -392,7 +393,7 @@ class TemplateCompiler {
       while (b > a && isSpace(body_[b - 1])) --b;
     }
     const std::string_view raw = body_.substr(a, b - a);
-    if (raw.empty()) return std::nullopt;
+    if (raw.empty() || !expressions_) return std::nullopt;
     const std::string value =
         context == Template::Context::kXml ? xmlUnescape(raw) : std::string(raw);
     auto terms = ExpressionParser(value).parse();
@@ -531,7 +532,7 @@ class TemplateCompiler {
       }
     }
     ++pos_;  // the closing quote
-    if (!is_value) return std::nullopt;
+    if (!is_value || !expressions_) return std::nullopt;
     auto terms = ExpressionParser(value).parse();
     if (!terms) {
       if (looksLikeExpression(value)) {
@@ -545,6 +546,7 @@ class TemplateCompiler {
 
   std::string_view body_;
   Template& out_;
+  bool expressions_;
   size_t pos_ = 0;
   size_t literal_from_ = 0;
 };
@@ -561,6 +563,18 @@ std::expected<Template, TemplateError> Template::compile(std::string_view body,
   }
   if (error) return std::unexpected(std::move(*error));
   return compiled;
+}
+
+std::optional<TemplateError> Template::checkWellFormed(std::string_view text,
+                                                       TemplateFormat format) {
+  Template scratch;
+  TemplateCompiler compiler(text, scratch, false);
+  switch (format) {
+    case TemplateFormat::kJson: return compiler.json();
+    case TemplateFormat::kXml: return compiler.xml();
+    case TemplateFormat::kText: return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 std::string Template::render(const TemplateProperties& properties) const {

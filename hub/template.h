@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -44,6 +45,10 @@ class Template {
  public:
   static std::expected<Template, TemplateError> compile(std::string_view body,
                                                         TemplateFormat format);
+
+  // Whether `text` is well-formed JSON or XML as the compiler reads it, expressions aside (for
+  // checking rendered output, which may well contain "$(" as text).
+  static std::optional<TemplateError> checkWellFormed(std::string_view text, TemplateFormat format);
 
   std::string render(const TemplateProperties& properties) const;
   // Appends, for callers that reuse a buffer.
