@@ -104,7 +104,7 @@ class ApnsClient : public PushClient<ApnsClient, ApnsNotification> {
   http2::ClientRequest build(Pending& pending);
   Classification classify(const http2::ClientResponse& response) const;
   bool authReady() const { return true; }  // provider tokens are signed locally
-  void awaitAuth(std::function<void(std::optional<std::string>)> ready) { ready(std::nullopt); }
+  void awaitAuth(std::function<void(std::optional<AuthError>)> ready) { ready(std::nullopt); }
   void refuseAuth(Pending& pending);
 
  private:

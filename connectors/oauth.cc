@@ -53,7 +53,7 @@ void AccessTokenSource::get(asio::io_context& io, Ready ready) {
 
   auto body = form_(now);
   if (!body) {
-    complete(std::unexpected(body.error()));
+    complete(std::unexpected(AuthError{body.error(), true}));
     return;
   }
   http1::Request request;
@@ -65,8 +65,9 @@ void AccessTokenSource::get(asio::io_context& io, Ready ready) {
       io, options_.tls, url_, std::move(request),
       [this, self = shared_from_this(), now](http1::Connection::Result&& result) {
         if (!result) {
-          complete(std::unexpected(
-              fmt::format("token endpoint {}: {}", options_.token_url, result.error().why)));
+          complete(std::unexpected(AuthError{
+              fmt::format("token endpoint {}: {}", options_.token_url, result.error().why),
+              false}));
           return;
         }
         rapidjson::Document json;
@@ -80,10 +81,15 @@ void AccessTokenSource::get(asio::io_context& io, Ready ready) {
         };
         if (result->status != 200) {
           const std::string error = text("error");
-          complete(std::unexpected(fmt::format(
-              "token endpoint {} answered {}{}{}", options_.token_url, result->status,
-              error.empty() ? "" : ": " + error,
-              text("error_description").empty() ? "" : " (" + text("error_description") + ")")));
+          // 4xx: the credential was refused; 5xx and 429: try again later.
+          const bool permanent = result->status >= 400 && result->status < 500 &&
+                                 result->status != 429 && result->status != 408;
+          complete(std::unexpected(AuthError{
+              fmt::format(
+                  "token endpoint {} answered {}{}{}", options_.token_url, result->status,
+                  error.empty() ? "" : ": " + error,
+                  text("error_description").empty() ? "" : " (" + text("error_description") + ")"),
+              permanent}));
           return;
         }
         const std::string access_token = text("access_token");
@@ -98,8 +104,10 @@ void AccessTokenSource::get(asio::io_context& io, Ready ready) {
           seconds = seconds * 10 + (c - '0');
         }
         if (access_token.empty() || expires_in.empty() || seconds <= 0) {
-          complete(std::unexpected(fmt::format(
-              "token endpoint {}: no access_token/expires_in in the answer", options_.token_url)));
+          complete(std::unexpected(
+              AuthError{fmt::format("token endpoint {}: no access_token/expires_in in the answer",
+                                    options_.token_url),
+                        false}));
           return;
         }
         complete(std::make_shared<const AccessToken>(
@@ -108,8 +116,7 @@ void AccessTokenSource::get(asio::io_context& io, Ready ready) {
       options_.timeout, options_.verify_peer);
 }
 
-void AccessTokenSource::complete(
-    std::expected<std::shared_ptr<const AccessToken>, std::string> result) {
+void AccessTokenSource::complete(Result result) {
   std::vector<std::pair<asio::io_context*, Ready>> waiters;
   {
     std::lock_guard lock(mutex_);
@@ -135,11 +142,9 @@ const std::string& BearerAuth::authorization() const {
   return token_ ? token_->authorization : kNone;
 }
 
-void BearerAuth::await(asio::io_context& io,
-                       std::function<void(std::optional<std::string>)> ready) {
-  source_->get(io, [ready = std::move(ready)](
-                       std::expected<std::shared_ptr<const AccessToken>, std::string> result) {
-    ready(result ? std::nullopt : std::optional<std::string>(result.error()));
+void BearerAuth::await(asio::io_context& io, std::function<void(std::optional<AuthError>)> ready) {
+  source_->get(io, [ready = std::move(ready)](AccessTokenSource::Result result) {
+    ready(result ? std::nullopt : std::optional<AuthError>(result.error()));
   });
 }
 

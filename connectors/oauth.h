@@ -52,15 +52,17 @@ class AccessTokenSource : public std::enable_shared_from_this<AccessTokenSource>
   // The token request's form body, made fresh for each fetch (an assertion is signed per fetch).
   using MakeForm = std::function<std::expected<std::string, std::string>(
       std::chrono::system_clock::time_point now)>;
-  using Ready = std::function<void(std::expected<std::shared_ptr<const AccessToken>, std::string>)>;
+  using Result = std::expected<std::shared_ptr<const AccessToken>, AuthError>;
+  using Ready = std::function<void(Result)>;
 
   static std::expected<std::shared_ptr<AccessTokenSource>, std::string> create(Options options,
                                                                                MakeForm form);
 
   // A token valid now, or null (then call get()).
   std::shared_ptr<const AccessToken> current() const;
-  // `ready` is called on `io` with a valid token, or with why there is none; a fetch (run on
-  // `io`) starts unless one is in flight.
+  // `ready` is called on `io` with a valid token, or with why there is none (permanent when the
+  // endpoint refused the credential, not when it could not be reached or failed); a fetch (run
+  // on `io`) starts unless one is in flight.
   void get(boost::asio::io_context& io, Ready ready);
   // The service refused `seen`: forget it, unless it was already replaced.
   void refuse(const std::shared_ptr<const AccessToken>& seen);
@@ -69,7 +71,7 @@ class AccessTokenSource : public std::enable_shared_from_this<AccessTokenSource>
  private:
   AccessTokenSource(Options options, http1::Url url, MakeForm form)
       : options_(std::move(options)), url_(std::move(url)), form_(std::move(form)) {}
-  void complete(std::expected<std::shared_ptr<const AccessToken>, std::string> result);
+  void complete(Result result);
 
   Options options_;
   http1::Url url_;
@@ -93,7 +95,7 @@ class BearerAuth {
   std::shared_ptr<const AccessToken> token() const { return token_; }
   // The callback may outlive the caller: it only passes the word on.
   void await(boost::asio::io_context& io,
-             std::function<void(std::optional<std::string> error)> ready);
+             std::function<void(std::optional<AuthError> error)> ready);
   // The service refused the token an attempt used (`used`, as stored by the caller).
   void refuse(const std::shared_ptr<const void>& used);
   const AccessTokenSource& source() const { return *source_; }
@@ -110,7 +112,7 @@ class OAuthPushClient : public PushClient<Service, Notification, Pool> {
  public:
   using Base = PushClient<Service, Notification, Pool>;
   bool authReady() { return auth_.ready(); }
-  void awaitAuth(std::function<void(std::optional<std::string>)> ready) {
+  void awaitAuth(std::function<void(std::optional<AuthError>)> ready) {
     auth_.await(this->io(), std::move(ready));
   }
   void refuseAuth(typename Base::Pending& pending) { auth_.refuse(pending.auth); }

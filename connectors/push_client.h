@@ -9,7 +9,7 @@
 //   http2::ClientRequest build(Pending&)       the request for one attempt
 //   Classification classify(const http2::ClientResponse&)
 //   bool authReady()                            a token is there (or none is needed)
-//   void awaitAuth(std::function<void(std::optional<std::string> error)>)
+//   void awaitAuth(std::function<void(std::optional<AuthError> error)>)
 //                                               fetch one; the callback runs on the io_context
 //   void refuseAuth(Pending&)                   the service refused the token this attempt used
 
@@ -44,6 +44,14 @@ struct DeliveryResult {
 // Azure's figure: what could not be delivered in 30 minutes is abandoned. Callers give each
 // notification its deadline; this is the default they start from.
 inline constexpr std::chrono::minutes kDefaultTimeToLive{30};
+
+// Why no access token could be had: permanent (the token endpoint refused the credential) ends
+// the notifications waiting for it as InvalidCredentials; otherwise (unreachable, 5xx) they
+// wait, and the token is asked for again after a back-off, until their deadlines.
+struct AuthError {
+  std::string why;
+  bool permanent = true;
+};
 
 struct RetryOptions {
   std::chrono::milliseconds backoff_initial{1000};
@@ -128,22 +136,47 @@ class PushClient {
 
   void waitForAuth(uint64_t tag) {
     waiting_.push_back(tag);
-    if (awaiting_auth_) return;
+    requestAuth();
+  }
+
+  void requestAuth() {
+    if (awaiting_auth_ || auth_retry_scheduled_) return;
     awaiting_auth_ = true;
-    self().awaitAuth([this, alive = alive_](std::optional<std::string> error) {
+    self().awaitAuth([this, alive = alive_](std::optional<AuthError> error) {
       if (!*alive) return;
       awaiting_auth_ = false;
       auto waiting = std::move(waiting_);
       waiting_.clear();
+      const auto now = Clock::now();
       for (const uint64_t tag : waiting) {
         auto it = pending_.find(tag);
         if (it == pending_.end()) continue;
-        if (error) {
-          finish(tag, DeliveryResult{PnsOutcome::kInvalidCredentials, false, 0, *error, 0});
-        } else {
+        if (!error) {
           send(tag, it->second);
+        } else if (error->permanent) {
+          finish(tag, DeliveryResult{PnsOutcome::kInvalidCredentials, false, 0, error->why, 0});
+        } else if (now >= it->second.deadline) {
+          finish(tag, DeliveryResult{PnsOutcome::kAbandoned, false, 0,
+                                     "time-to-live reached; last: " + error->why, 0});
+        } else {
+          waiting_.push_back(tag);
         }
       }
+      if (!error) {
+        auth_failures_ = 0;
+        return;
+      }
+      if (error->permanent || waiting_.empty()) return;
+      // Ask again later, with the same growing, jittered delay as any retry.
+      ++auth_failures_;
+      auth_retry_scheduled_ = true;
+      auto timer = std::make_shared<boost::asio::steady_timer>(
+          io_, jitteredBackoff(auth_failures_, retry_.backoff_initial, retry_.backoff_max, rng_));
+      timer->async_wait([this, alive = alive_, timer](boost::system::error_code ec) {
+        if (ec || !*alive) return;
+        auth_retry_scheduled_ = false;
+        if (!waiting_.empty()) requestAuth();
+      });
     });
   }
 
@@ -226,6 +259,8 @@ class PushClient {
   std::unordered_map<uint64_t, Pending> pending_;
   std::vector<uint64_t> waiting_;  // admitted, waiting for an access token
   bool awaiting_auth_ = false;
+  bool auth_retry_scheduled_ = false;
+  unsigned auth_failures_ = 0;
   uint64_t next_tag_ = 1;
   std::mt19937_64 rng_{std::random_device{}()};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

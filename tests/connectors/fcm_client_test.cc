@@ -205,6 +205,31 @@ TEST_F(FcmClientTest, ServerErrorsAreRetried) {
   EXPECT_EQ(accepted("fcm"), 300u);
 }
 
+TEST_F(FcmClientTest, AnUnreachableTokenEndpointIsAskedAgainUntilItAnswers) {
+  start();
+  const int port = fcm_port_;
+  sim_.reset();  // nothing listens on the port now
+  auto source = tokens(account_);
+  auto c = client(source);
+  std::vector<DeliveryResult> results(3);
+  size_t done = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (size_t i = 0; i < results.size(); ++i) {
+    ASSERT_TRUE(c->send(message(), deadline, [&, i](DeliveryResult&& r) {
+      results[i] = std::move(r);
+      ++done;
+    }));
+  }
+  runUntil(
+      io_, [] { return false; }, 300ms);
+  EXPECT_EQ(done, 0u) << "waiting, not failed";
+  EXPECT_GE(source->fetches(), 1u);
+  start({"--fcm-listen", fmt::format("127.0.0.1:{}", port)});
+  ASSERT_TRUE(runUntil(io_, [&] { return done == results.size(); }));
+  for (auto& r : results) EXPECT_EQ(outcomeName(r.outcome), "Success") << r.reason;
+  EXPECT_EQ(accepted("fcm"), 3u);
+}
+
 TEST_F(FcmClientTest, ARefusedAssertionIsReportedAsInvalidCredentials) {
   start();
   ServiceAccount wrong = account_;
