@@ -99,6 +99,7 @@ std::string_view outcomeName(PnsOutcome outcome) {
     case kPnsInterfaceError: return "PnsInterfaceError";
     case kAbandoned: return "AbandonedNotificationMessages";
     case kUnknownError: return "UnknownError";
+    case kSkipped: return "Skipped";
   }
   return "UnknownError";
 }

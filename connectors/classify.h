@@ -6,6 +6,7 @@
 // reason of ../shared/reference/pns-protocols.md; unknown reasons fall back on the status.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,7 +32,10 @@ enum class PnsOutcome : uint8_t {
   kPnsInterfaceError,          // an answer the protocol does not have (wrong endpoint?)
   kAbandoned,                  // retried until the notification's time-to-live ran out
   kUnknownError,
+  kSkipped,  // not sent: another installation has the same handle (the engine)
 };
+inline constexpr size_t kPnsOutcomeCount = 17;
+static_assert(static_cast<size_t>(PnsOutcome::kSkipped) + 1 == kPnsOutcomeCount);
 std::string_view outcomeName(PnsOutcome outcome);
 
 enum class Action : uint8_t {
