@@ -2,24 +2,14 @@
 
 #include <fmt/format.h>
 
+#include "common/xml.h"
+
 namespace pushhub::hub {
 namespace {
 
-void appendEscaped(std::string& out, std::string_view text) {
-  for (const char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
-    }
-  }
-}
-
 std::string element(std::string_view name, std::string_view text) {
   std::string out = fmt::format("<{}>", name);
-  appendEscaped(out, text);
+  appendXmlEscaped(out, text);
   out += fmt::format("</{}>", name);
   return out;
 }

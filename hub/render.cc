@@ -115,14 +115,10 @@ std::string_view Renderer::header(std::string_view name) const {
 
 const std::expected<Template, TemplateError>& Renderer::compiled(std::string_view body,
                                                                  TemplateFormat format) {
-  std::string key;
-  key.reserve(body.size() + 1);
-  key.push_back(static_cast<char>('0' + static_cast<int>(format)));
-  key.append(body);
-  auto it = compiled_.find(key);
-  if (it == compiled_.end()) {
-    it = compiled_.emplace(std::move(key), Template::compile(body, format)).first;
-  }
+  auto& cache = compiled_[static_cast<size_t>(format)];
+  auto it = cache.find(body);
+  if (it == cache.end())
+    it = cache.emplace(std::string(body), Template::compile(body, format)).first;
   return it->second;
 }
 

@@ -6,6 +6,7 @@
 // selects, rendered with the notification's properties. Templates are compiled once per
 // notification (cached by body), never parsed per device.
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -63,7 +64,11 @@ class Renderer {
   void render(const storage::Installation& installation, const TemplateFilter* selected,
               std::vector<Delivery>& out, std::vector<RenderFailure>& failures);
 
-  size_t compiledTemplates() const { return compiled_.size(); }
+  size_t compiledTemplates() const {
+    size_t n = 0;
+    for (const auto& cache : compiled_) n += cache.size();
+    return n;
+  }
 
  private:
   Renderer(NotificationContent content, RenderOptions options)
@@ -79,7 +84,16 @@ class Renderer {
   NotificationContent content_;
   RenderOptions options_;
   std::string fcm_message_;  // kNative FCM: the "message" object of the body
-  std::unordered_map<std::string, std::expected<Template, TemplateError>> compiled_;
+  // By format, then body; looked up by string_view so that a device's template body is hashed,
+  // never copied.
+  struct BodyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view body) const { return std::hash<std::string_view>{}(body); }
+  };
+  std::array<std::unordered_map<std::string, std::expected<Template, TemplateError>, BodyHash,
+                                std::equal_to<>>,
+             3>
+      compiled_;
 };
 
 // The span of a top-level member's value in a JSON object text (no copy, no full parse), or

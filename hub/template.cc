@@ -6,6 +6,7 @@
 
 #include "common/json.h"
 #include "common/url.h"
+#include "common/xml.h"
 
 namespace pushhub::hub {
 namespace {
@@ -184,19 +185,6 @@ std::string xmlUnescape(std::string_view text) {
     if (!matched) out.push_back('&');
   }
   return out;
-}
-
-void appendXmlEscaped(std::string& out, std::string_view text) {
-  for (const char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out.push_back(c);
-    }
-  }
 }
 
 // The first `n` code points (a clipped UTF-8 sequence is never split).

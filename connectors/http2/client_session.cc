@@ -6,22 +6,11 @@
 #include <array>
 #include <cstring>
 
+#include "connectors/http2/nv.h"
+
 namespace pushhub::connectors::http2 {
-namespace {
-
-nghttp2_nv makeNv(std::string_view name, std::string_view value, uint8_t flags) {
-  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), flags};
-}
-
-}  // namespace
-
 const std::string* ClientResponse::find(std::string_view name) const {
-  for (const auto& h : headers) {
-    if (h.name == name) return &h.value;
-  }
-  return nullptr;
+  return findHeader(headers, name);
 }
 
 std::string_view streamEndName(StreamEnd end) {

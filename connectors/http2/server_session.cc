@@ -6,6 +6,8 @@
 #include <array>
 #include <cstring>
 
+#include "connectors/http2/nv.h"
+
 namespace pushhub::connectors::http2 {
 namespace {
 
@@ -14,21 +16,9 @@ constexpr uint8_t kFrameHeaders = 0x1;
 constexpr uint8_t kFrameSettings = 0x4;
 constexpr uint8_t kFlagAck = 0x1;
 
-nghttp2_nv makeNv(const std::string& name, const std::string& value,
-                  uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
-  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), flags};
-}
-
 }  // namespace
 
-const std::string* Request::find(std::string_view name) const {
-  for (const auto& h : headers) {
-    if (h.name == name) return &h.value;
-  }
-  return nullptr;
-}
+const std::string* Request::find(std::string_view name) const { return findHeader(headers, name); }
 
 struct ServerSession::Callbacks {
   static ServerSession& self(void* user_data) { return *static_cast<ServerSession*>(user_data); }
