@@ -36,6 +36,8 @@ class TemplateProperties {
   // Empty when missing.
   std::string_view get(std::string_view name) const;
   size_t size() const { return values_.size(); }
+  // Every property, by lowercase name.
+  const std::unordered_map<std::string, std::string>& values() const { return values_; }
 
  private:
   std::unordered_map<std::string, std::string> values_;  // lowercase names

@@ -1,5 +1,7 @@
 #include "storage/installation.h"
 
+#include "storage/msgpack_reader.h"
+
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -171,56 +173,6 @@ void packTags(msgpack::packer<msgpack::sbuffer>& pk, const std::vector<std::stri
   for (const auto& tag : tags) pk.pack(tag);
 }
 
-struct Reader {
-  std::string& error;
-
-  bool fail(std::string why) {
-    if (error.empty()) error = std::move(why);
-    return false;
-  }
-  bool string(const msgpack::object& o, std::string& out, std::string_view what) {
-    if (o.type != msgpack::type::STR) return fail(fmt::format("{} is not a string", what));
-    out.assign(o.via.str.ptr, o.via.str.size);
-    return true;
-  }
-  bool integer(const msgpack::object& o, int64_t& out, std::string_view what) {
-    if (o.type == msgpack::type::POSITIVE_INTEGER) {
-      out = static_cast<int64_t>(o.via.u64);
-      return true;
-    }
-    if (o.type == msgpack::type::NEGATIVE_INTEGER) {
-      out = o.via.i64;
-      return true;
-    }
-    return fail(fmt::format("{} is not an integer", what));
-  }
-  bool boolean(const msgpack::object& o, bool& out, std::string_view what) {
-    if (o.type != msgpack::type::BOOLEAN) return fail(fmt::format("{} is not a boolean", what));
-    out = o.via.boolean;
-    return true;
-  }
-  bool strings(const msgpack::object& o, std::vector<std::string>& out, std::string_view what) {
-    if (o.type != msgpack::type::ARRAY) return fail(fmt::format("{} is not an array", what));
-    out.resize(o.via.array.size);
-    for (uint32_t i = 0; i < o.via.array.size; ++i) {
-      if (!string(o.via.array.ptr[i], out[i], what)) return false;
-    }
-    return true;
-  }
-  bool stringMap(const msgpack::object& o, std::map<std::string, std::string>& out,
-                 std::string_view what) {
-    if (o.type != msgpack::type::MAP) return fail(fmt::format("{} is not a map", what));
-    for (uint32_t i = 0; i < o.via.map.size; ++i) {
-      std::string key, value;
-      if (!string(o.via.map.ptr[i].key, key, what) || !string(o.via.map.ptr[i].val, value, what)) {
-        return false;
-      }
-      out.emplace(std::move(key), std::move(value));
-    }
-    return true;
-  }
-};
-
 }  // namespace
 
 std::optional<Platform> parsePlatform(std::string_view name) {
@@ -317,7 +269,7 @@ std::expected<Installation, std::string> decodeInstallation(std::string_view byt
   }
   const msgpack::object* f = o.via.array.ptr;
   std::string error;
-  Reader r{error};
+  MsgpackReader r{error};
   int64_t format = 0;
   if (!r.integer(f[0], format, "record format")) return std::unexpected(error);
   if (format != 1) {

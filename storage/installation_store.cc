@@ -636,6 +636,40 @@ std::expected<void, StoreError> InstallationStore::applyHandleRelease(
   return write(staging, "releasing a handle");
 }
 
+std::expected<std::optional<std::string>, StoreError> InstallationStore::expireChannel(
+    std::string_view hub, uint32_t partition, uint32_t ordinal, Platform platform,
+    std::string_view handle) {
+  HandleLocks locks(*this);
+  locks.need(hub, platform, handle);
+  locks.lock();
+  auto stored = record(hub, partition, ordinal, nullptr);
+  if (!stored) return std::unexpected(stored.error());
+  if (!*stored) return std::nullopt;
+  Installation& in = **stored;
+  if (in.platform != platform || in.push_channel != handle || in.expired_push_channel) {
+    return std::nullopt;
+  }
+  Staging staging(database_, false);
+  in.expired_push_channel = true;
+  in.last_active_on = options_.clock();
+  in.last_update = in.last_active_on;
+  ++in.version;
+  staging.put(ColumnFamily::kInstallations, recordKey(hub, partition, ordinal),
+              encodeInstallation(in));
+  const std::string handle_key = handleKey(hub, platform, handle);
+  auto owner = handleOwner(handle_key);
+  if (!owner) return std::unexpected(owner.error());
+  if (*owner && (*owner)->installation_id == in.id)
+    staging.erase(ColumnFamily::kHandles, handle_key);
+  Staging::IndexChange change;
+  change.index = &hubIndexForWrite(hub).partitions[partition];
+  change.ordinal = ordinal;
+  change.deactivate = true;
+  staging.change(std::move(change));
+  if (auto ok = write(staging, "expiring a channel"); !ok) return std::unexpected(ok.error());
+  return std::move(in.id);
+}
+
 std::expected<bool, StoreError> InstallationStore::remove(std::string_view hub,
                                                           std::string_view installation_id) {
   const uint32_t partition = partitionOf(hub, installation_id);

@@ -101,6 +101,18 @@ class InstallationStore {
   std::expected<void, StoreError> applyHandleRelease(std::string_view hub,
                                                      const HandleRelease& release);
 
+  // The push service refused the handle as dead (APNs 410/BadDeviceToken, FCM UNREGISTERED, WNS
+  // 404/410): if the installation at (partition, ordinal) still names it, its channel is marked
+  // expired (expiredPushChannel), it leaves the deliverable set and the handle index forgets the
+  // handle. Returns the installation's id when this changed it, nullopt when there was nothing to
+  // do (deleted, re-registered with another handle, already expired). Call on the partition's
+  // shard.
+  std::expected<std::optional<std::string>, StoreError> expireChannel(std::string_view hub,
+                                                                      uint32_t partition,
+                                                                      uint32_t ordinal,
+                                                                      Platform platform,
+                                                                      std::string_view handle);
+
   std::expected<std::optional<Installation>, StoreError> get(
       std::string_view hub, std::string_view installation_id) const;
   std::expected<std::optional<Installation>, StoreError> getByOrdinal(std::string_view hub,

@@ -233,7 +233,7 @@ std::expected<KeygenResult, std::string> generateDevelopmentCredentials(
       "\"private_key_file\": {}, \"endpoint\": {}}},\n"
       "  \"fcm\": {{\"project_id\": {}, \"service_account_file\": {}, \"endpoint\": {}}},\n"
       "  \"wns\": {{\"package_sid\": {}, \"secret\": {}, \"tenant_id\": {}, "
-      "\"token_endpoint\": {}, \"channel_base\": {}}},\n"
+      "\"token_endpoint\": {}, \"channel_base\": {}, \"channel_host_suffix\": \"localhost\"}},\n"
       "  \"sim_admin\": {}\n"
       "}}\n",
       jsonQuoted((abs / "ca.crt").string()), jsonQuoted(key_id), jsonQuoted(team_id),

@@ -1,0 +1,92 @@
+#pragma once
+
+// A hub's way out to the push services. HubCredentials holds what every shard shares (TLS
+// contexts, the APNs provider-token signer, the FCM and WNS access-token sources, FCM's rate
+// limiter); ShardConnectors holds one shard's clients and pools for the hub, made on first use,
+// and sends a rendered Delivery through the right one.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <chrono>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "connectors/apns.h"
+#include "connectors/fcm.h"
+#include "connectors/oauth.h"
+#include "connectors/rate_limiter.h"
+#include "connectors/wns.h"
+#include "hub/hub_definition.h"
+#include "hub/render.h"
+
+namespace pushhub {
+class MetricsRegistry;
+}
+
+namespace pushhub::hub {
+
+struct ConnectorOptions {
+  size_t apns_connections = 2;  // per shard: the most a pool opens
+  size_t fcm_connections = 2;
+  size_t wns_connections = 16;  // HTTP/1.1: one request at a time per connection
+  size_t queue_capacity = 8192;
+  connectors::RetryOptions retry;
+  uint64_t fcm_per_minute = 600'000;  // FCM's default project quota
+  MetricsRegistry* metrics = nullptr;
+};
+
+class HubCredentials {
+ public:
+  static std::expected<std::shared_ptr<HubCredentials>, std::string> create(
+      HubDefinition definition, const ConnectorOptions& options);
+
+  const HubDefinition& definition() const { return definition_; }
+
+ private:
+  friend class ShardConnectors;
+  HubCredentials() = default;
+
+  HubDefinition definition_;
+  ConnectorOptions options_;
+  std::shared_ptr<boost::asio::ssl::context> h2_tls_;
+  std::shared_ptr<boost::asio::ssl::context> h1_tls_;
+  std::shared_ptr<connectors::ApnsTokenProvider> apns_tokens_;
+  std::shared_ptr<connectors::AccessTokenSource> fcm_tokens_;
+  std::string fcm_project_;
+  std::shared_ptr<connectors::RateLimiter> fcm_limiter_;
+  std::shared_ptr<connectors::AccessTokenSource> wns_tokens_;
+};
+
+class ShardConnectors {
+ public:
+  using Callback = std::function<void(connectors::DeliveryResult&&)>;
+  using Clock = std::chrono::steady_clock;
+
+  ShardConnectors(boost::asio::io_context& io, std::shared_ptr<const HubCredentials> credentials);
+  ~ShardConnectors();
+
+  // Hands one delivery to its service's client. False: that client's queue was full and the
+  // delivery is lost — the engine keeps fewer in flight than a queue holds, so this means a
+  // bug or a closing pool. A platform the hub has no credential for ends at once as
+  // InvalidCredentials.
+  bool send(Delivery&& delivery, Clock::time_point deadline, Callback done);
+  // Notifications handed over and not yet answered.
+  size_t pending() const;
+
+ private:
+  connectors::ApnsClient* apns();
+  connectors::FcmClient* fcm();
+  connectors::WnsClient* wns();
+  void refuse(Callback done, std::string why);
+
+  boost::asio::io_context& io_;
+  std::shared_ptr<const HubCredentials> credentials_;
+  std::unique_ptr<connectors::ApnsClient> apns_;
+  std::unique_ptr<connectors::FcmClient> fcm_;
+  std::unique_ptr<connectors::WnsClient> wns_;
+};
+
+}  // namespace pushhub::hub

@@ -1,0 +1,784 @@
+#include "hub/engine.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <deque>
+#include <future>
+#include <numeric>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/log.h"
+
+namespace pushhub::hub {
+
+namespace {
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto logger = moduleLogger("engine");
+  return logger;
+}
+
+using connectors::DeliveryResult;
+using connectors::PnsOutcome;
+using storage::Platform;
+using Clock = std::chrono::steady_clock;
+
+std::string runKey(std::string_view hub, std::string_view id) {
+  std::string k(hub);
+  k.push_back('\0');
+  k.append(id);
+  return k;
+}
+
+storage::Platform platformOf(const Delivery& d) {
+  switch (d.index()) {
+    case 0: return Platform::kApns;
+    case 1: return Platform::kFcmV1;
+    default: return Platform::kWns;
+  }
+}
+
+void addCount(std::vector<NotificationStatus::Count>& counts, Platform platform, PnsOutcome outcome,
+              uint64_t n) {
+  for (auto& c : counts) {
+    if (c.platform == platform && c.outcome == outcome) {
+      c.n += n;
+      return;
+    }
+  }
+  counts.push_back({platform, outcome, n});
+}
+
+}  // namespace
+
+// One notification while it runs: shared by the shards working on it.
+struct Engine::Run {
+  Notification n;
+  std::string key;
+  OutcomeTally tally;
+  Clock::time_point deadline;
+  std::atomic<unsigned> shards_left{0};
+  std::atomic<UnixMillis> start_time{0};
+  std::atomic<bool> expired{false};  // the time-to-live ran out before every target was reached
+};
+
+// One shard's part of a notification: the partitions it owns (or the direct-send list).
+struct Engine::Job {
+  struct Slot {
+    uint32_t id = 0;  // partition, or kDirectSlot
+    bool evaluated = false;
+    bool finished = false;                           // every target answered (or restored finished)
+    bool dirty = false;                              // progress not yet checkpointed
+    std::vector<uint32_t> targets;                   // ordinals (or list positions), ascending
+    size_t pos = 0;                                  // next in `targets`
+    uint32_t next = 0;                               // every target below it has been handed over
+    std::deque<uint32_t> resend;                     // pending at the last checkpoint: go first
+    std::unordered_map<uint32_t, uint32_t> pending;  // target -> deliveries unanswered
+    std::vector<NotificationStatus::Count> counts;
+  };
+
+  std::shared_ptr<Run> run;
+  ShardConnectors* out = nullptr;
+  std::optional<Renderer> renderer;
+  std::optional<storage::TagExpression> expression;
+  std::optional<storage::CompiledExpression> compiled;
+  std::vector<Slot> slots;
+  size_t current = 0;  // the slot being walked
+  bool finished = false;
+  std::vector<Delivery> scratch;
+  std::vector<RenderFailure> failures;
+};
+
+struct Engine::Shard {
+  explicit Shard(boost::asio::io_context& io) : io(io), checkpoint_timer(io) {}
+  unsigned index = 0;
+  boost::asio::io_context& io;
+  std::map<std::string, std::unique_ptr<ShardConnectors>, std::less<>> connectors;
+  std::vector<std::unique_ptr<Job>> jobs;
+  size_t next_job = 0;  // round-robin position
+  std::atomic<uint64_t> in_flight{0};
+  bool pump_posted = false;
+  size_t answers_since_checkpoint = 0;
+  bool checkpoint_timer_armed = false;
+  boost::asio::steady_timer checkpoint_timer;
+  bool stopping = false;
+  Gauge* in_flight_gauge = nullptr;
+};
+
+Engine::Engine(ShardSet& shards, storage::Database& database,
+               storage::InstallationStore& installations, MetricsRegistry& metrics,
+               EngineOptions options)
+    : shard_set_(shards),
+      installations_(installations),
+      metrics_(metrics),
+      options_(std::move(options)),
+      notifications_(database) {
+  for (unsigned i = 0; i < shards.size(); ++i) {
+    auto shard = std::make_unique<Shard>(shards.context(i));
+    shard->index = i;
+    shard->in_flight_gauge =
+        &metrics.gauge("pushhub_engine_in_flight",
+                       "Deliveries handed to push services and not yet answered, per shard",
+                       {{"shard", std::to_string(i)}});
+    shards_.push_back(std::move(shard));
+  }
+  for (size_t p = 0; p < storage::kPlatformCount; ++p) {
+    const auto platform = static_cast<Platform>(p);
+    if (platform != Platform::kApns && platform != Platform::kFcmV1 && platform != Platform::kWns) {
+      continue;
+    }
+    for (size_t o = 0; o < connectors::kPnsOutcomeCount; ++o) {
+      deliveries_[p][o] = &metrics.counter(
+          "pushhub_deliveries_total", "Deliveries to push services by platform and outcome",
+          {{"platform", std::string(storage::platformName(platform))},
+           {"outcome", std::string(connectors::outcomeName(static_cast<PnsOutcome>(o)))}});
+    }
+  }
+  accepted_ = &metrics.counter("pushhub_notifications_accepted_total",
+                               "Notifications accepted (persisted and acknowledged)");
+  repeated_ = &metrics.counter(
+      "pushhub_notifications_repeated_total",
+      "Send requests whose idempotency key named an accepted notification (not sent again)");
+  for (size_t s = 0; s < finished_by_state_.size(); ++s) {
+    finished_by_state_[s] = &metrics.counter(
+        "pushhub_notifications_finished_total", "Notifications that ended, by state",
+        {{"state", std::string(stateName(static_cast<NotificationState>(s)))}});
+  }
+  metrics.callbackGauge("pushhub_notifications_running",
+                        "Notifications accepted and not finished (in this process)", {},
+                        [this] { return static_cast<double>(running()); });
+}
+
+Engine::~Engine() { stop(); }
+
+std::expected<void, std::string> Engine::addHub(HubDefinition definition) {
+  const std::string name = definition.name;
+  ConnectorOptions connector_options = options_.connectors;
+  // The engine never has more in flight than a client's queue holds (ShardConnectors::send).
+  connector_options.queue_capacity =
+      std::max(connector_options.queue_capacity, 2 * options_.in_flight_per_shard + 1024);
+  if (connector_options.metrics == nullptr) connector_options.metrics = &metrics_;
+  auto credentials = HubCredentials::create(std::move(definition), connector_options);
+  if (!credentials) return std::unexpected(fmt::format("hub {}: {}", name, credentials.error()));
+  std::lock_guard lock(hubs_mutex_);
+  hubs_[name] = std::move(*credentials);
+  return {};
+}
+
+bool Engine::hasHub(std::string_view hub) const {
+  std::lock_guard lock(hubs_mutex_);
+  return hubs_.find(hub) != hubs_.end();
+}
+
+void Engine::setEvents(EngineEvents events) { events_ = std::move(events); }
+
+std::expected<void, std::string> Engine::start() {
+  auto active = notifications_.active();
+  if (!active) return std::unexpected(active.error());
+  size_t resumed = 0;
+  for (const auto& [hub, id] : *active) {
+    auto n = notifications_.notification(hub, id);
+    if (!n) return std::unexpected(n.error());
+    if (!*n) continue;
+    auto checkpoints = notifications_.checkpoints(hub, id);
+    if (!checkpoints) return std::unexpected(checkpoints.error());
+    auto run = std::make_shared<Run>();
+    run->n = std::move(**n);
+    auto status = notifications_.status(hub, id);
+    if (status && *status) run->start_time = (*status)->start_time;
+    launch(std::move(run), std::move(*checkpoints));
+    ++resumed;
+  }
+  if (resumed > 0) log()->info("resumed {} unfinished notification(s)", resumed);
+  accepting_ = true;
+  schedule_timer_ = std::make_unique<boost::asio::steady_timer>(shard_set_.context(0));
+  boost::asio::post(shard_set_.context(0), [this] { pollSchedule(); });
+  return {};
+}
+
+void Engine::stop() {
+  if (stopped_.exchange(true)) return;
+  accepting_ = false;
+  // Each shard writes its progress and closes its pools, on its own loop.
+  std::vector<std::future<void>> done;
+  for (auto& shard_ptr : shards_) {
+    Shard& shard = *shard_ptr;
+    auto promise = std::make_shared<std::promise<void>>();
+    done.push_back(promise->get_future());
+    boost::asio::post(shard.io, [this, &shard, promise] {
+      shard.stopping = true;
+      checkpoint(shard);
+      shard.checkpoint_timer.cancel();
+      shard.connectors.clear();  // pending callbacks are dropped with the clients
+      shard.jobs.clear();
+      if (&shard == shards_.front().get() && schedule_timer_) schedule_timer_->cancel();
+      promise->set_value();
+    });
+  }
+  for (auto& f : done) {
+    if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      log()->warn("a shard did not stop its fan-out work within 10 s");
+    }
+  }
+}
+
+std::expected<NotificationStore::Accepted, SendError> Engine::send(Notification n) {
+  if (!accepting_) return std::unexpected(SendError{SendError::Code::kStopped, "not accepting"});
+  if (!hasHub(n.hub)) {
+    return std::unexpected(
+        SendError{SendError::Code::kUnknownHub, fmt::format("hub \"{}\" is not known", n.hub)});
+  }
+  n.id = newNotificationId();
+  n.enqueue_time = options_.clock();
+  if (n.expires_at == 0) {
+    n.expires_at = std::max(n.enqueue_time, n.scheduled_for) + options_.time_to_live.count();
+  }
+  if (auto ok = validateNotification(n); !ok) {
+    return std::unexpected(SendError{SendError::Code::kInvalid, ok.error()});
+  }
+  auto accepted = notifications_.accept(std::move(n));
+  if (!accepted) return std::unexpected(SendError{SendError::Code::kStorage, accepted.error()});
+  if (accepted->repeated) {
+    repeated_->inc();
+    return std::move(*accepted);
+  }
+  accepted_->inc();
+  if (accepted->notification.scheduled_for == 0) {
+    auto run = std::make_shared<Run>();
+    run->n = accepted->notification;
+    launch(std::move(run), {});
+  }
+  return std::move(*accepted);
+}
+
+void Engine::launch(std::shared_ptr<Run> run, std::map<uint32_t, Checkpoint> checkpoints) {
+  run->key = runKey(run->n.hub, run->n.id);
+  const auto now_unix = options_.clock();
+  run->deadline = Clock::now() + std::chrono::milliseconds(run->n.expires_at - now_unix);
+  for (const auto& [slot, c] : checkpoints) {
+    for (const auto& count : c.counts) run->tally.add(count.platform, count.outcome, count.n);
+  }
+  const unsigned shard_count = static_cast<unsigned>(shards_.size());
+  std::vector<unsigned> shards;
+  if (run->n.target == TargetKind::kHandles) {
+    shards.push_back(static_cast<unsigned>(std::hash<std::string>{}(run->n.id) % shard_count));
+  } else {
+    shards.resize(shard_count);
+    std::iota(shards.begin(), shards.end(), 0u);
+  }
+  run->shards_left = static_cast<unsigned>(shards.size());
+  {
+    std::lock_guard lock(runs_mutex_);
+    runs_[run->key] = run;
+  }
+  for (unsigned s : shards) {
+    std::map<uint32_t, Checkpoint> mine;
+    for (auto it = checkpoints.begin(); it != checkpoints.end();) {
+      const bool ours = it->first == kDirectSlot || it->first % shard_count == s;
+      if (ours) {
+        mine.insert(checkpoints.extract(it++));
+      } else {
+        ++it;
+      }
+    }
+    boost::asio::post(shards_[s]->io, [this, s, run, mine = std::move(mine)]() mutable {
+      startJob(*shards_[s], std::move(run), std::move(mine));
+    });
+  }
+}
+
+ShardConnectors& Engine::connectorsFor(Shard& shard, const std::string& hub) {
+  auto it = shard.connectors.find(hub);
+  if (it != shard.connectors.end()) return *it->second;
+  std::shared_ptr<const HubCredentials> credentials;
+  {
+    std::lock_guard lock(hubs_mutex_);
+    credentials = hubs_.at(hub);
+  }
+  auto connectors = std::make_unique<ShardConnectors>(shard.io, std::move(credentials));
+  return *shard.connectors.emplace(hub, std::move(connectors)).first->second;
+}
+
+void Engine::startJob(Shard& shard, std::shared_ptr<Run> run,
+                      std::map<uint32_t, Checkpoint> checkpoints) {
+  if (shard.stopping) return;
+  auto job = std::make_unique<Job>();
+  job->run = run;
+  const Notification& n = run->n;
+  UnixMillis expected_start = 0;
+  run->start_time.compare_exchange_strong(expected_start, options_.clock());
+  if (!hasHub(n.hub)) {
+    log()->error("notification {}: hub {} is gone; nothing sent", n.id, n.hub);
+  } else {
+    job->out = &connectorsFor(shard, n.hub);
+    RenderOptions render_options;
+    {
+      std::lock_guard lock(hubs_mutex_);
+      const auto& def = hubs_.at(n.hub)->definition();
+      if (def.apns) render_options.apns_topic = def.apns->bundle_id;
+    }
+    auto renderer = Renderer::create(n.content, std::move(render_options));
+    if (!renderer) {
+      log()->error("notification {}: {}", n.id, renderer.error());
+    } else {
+      job->renderer.emplace(std::move(*renderer));
+    }
+  }
+  if (job->renderer && n.target == TargetKind::kExpression) {
+    auto parsed = storage::TagExpression::parse(n.expression);
+    std::string problem;
+    if (!parsed) {
+      problem = parsed.error().message;
+    } else if (auto compiled = installations_.compile(n.hub, *parsed); !compiled) {
+      problem = compiled.error().message;
+    } else {
+      job->expression.emplace(std::move(*parsed));
+      job->compiled.emplace(std::move(*compiled));
+    }
+    if (!problem.empty()) {
+      log()->error("notification {}: its tag expression cannot be evaluated: {}", n.id, problem);
+      job->renderer.reset();
+    }
+  }
+  if (job->renderer) {
+    if (n.target == TargetKind::kHandles) {
+      Job::Slot slot;
+      slot.id = kDirectSlot;
+      job->slots.push_back(std::move(slot));
+    } else {
+      const unsigned shard_count = static_cast<unsigned>(shards_.size());
+      for (uint32_t p = shard.index; p < installations_.partitionCount(); p += shard_count) {
+        Job::Slot slot;
+        slot.id = p;
+        job->slots.push_back(std::move(slot));
+      }
+    }
+    for (auto& slot : job->slots) {
+      auto it = checkpoints.find(slot.id);
+      if (it == checkpoints.end()) continue;
+      slot.next = it->second.next;
+      slot.finished = it->second.finished;
+      slot.counts = std::move(it->second.counts);
+      slot.resend.assign(it->second.pending.begin(), it->second.pending.end());
+    }
+  }
+  shard.jobs.push_back(std::move(job));
+  schedulePump(shard);
+}
+
+void Engine::schedulePump(Shard& shard) {
+  if (shard.pump_posted || shard.stopping) return;
+  shard.pump_posted = true;
+  boost::asio::post(shard.io, [this, &shard] {
+    shard.pump_posted = false;
+    pump(shard);
+  });
+}
+
+void Engine::pump(Shard& shard) {
+  if (shard.stopping) return;
+  // Installations rendered per loop turn at most, so that answers and I/O are not starved.
+  constexpr size_t kTurnBudget = 256;
+  constexpr size_t kJobBudget = 32;
+  size_t spent = 0;
+  bool progress = true;
+  while (progress && spent < kTurnBudget && shard.in_flight < options_.in_flight_per_shard) {
+    progress = false;
+    for (size_t visited = 0; visited < shard.jobs.size(); ++visited) {
+      if (shard.in_flight >= options_.in_flight_per_shard) break;
+      if (shard.next_job >= shard.jobs.size()) shard.next_job = 0;
+      Job& job = *shard.jobs[shard.next_job++];
+      const size_t n = dispatch(shard, job, kJobBudget);
+      spent += n;
+      progress = progress || n > 0;
+    }
+  }
+  // Jobs whose every target is answered leave.
+  for (size_t i = 0; i < shard.jobs.size();) {
+    maybeFinishJob(shard, *shard.jobs[i]);
+    if (shard.jobs[i]->finished) {
+      shard.jobs.erase(shard.jobs.begin() + static_cast<ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  shard.in_flight_gauge->set(static_cast<int64_t>(shard.in_flight.load()));
+  if (spent >= kTurnBudget && shard.in_flight < options_.in_flight_per_shard) schedulePump(shard);
+}
+
+bool Engine::prepareSlot(Shard& shard, Job& job, size_t slot_index) {
+  (void)shard;
+  Job::Slot& slot = job.slots[slot_index];
+  const Notification& n = job.run->n;
+  if (slot.id == kDirectSlot) {
+    // Each handle once: a repeated one is Skipped.
+    std::unordered_set<std::string_view> seen;
+    for (uint32_t i = 0; i < n.handles.size(); ++i) {
+      if (i < slot.next) {
+        seen.insert(n.handles[i]);
+        continue;
+      }
+      if (seen.insert(n.handles[i]).second) {
+        slot.targets.push_back(i);
+      } else {
+        count(job, slot_index, n.content.platform, PnsOutcome::kSkipped);
+      }
+    }
+  } else {
+    const storage::PartitionIndex* index = installations_.partitionIndex(n.hub, slot.id);
+    if (index != nullptr) {
+      Roaring matching = job.compiled ? installations_.match(n.hub, slot.id, *job.compiled,
+                                                             storage::Audience::kDeliverable)
+                                      : (index->all() & index->active());
+      if (n.content.kind == NotificationContent::Kind::kNative) {
+        matching &= index->platform(n.content.platform);
+      }
+      slot.targets.resize(matching.cardinality());
+      matching.toUint32Array(slot.targets.data());
+    }
+  }
+  slot.pos = static_cast<size_t>(
+      std::lower_bound(slot.targets.begin(), slot.targets.end(), slot.next) - slot.targets.begin());
+  slot.evaluated = true;
+  return true;
+}
+
+size_t Engine::dispatch(Shard& shard, Job& job, size_t budget) {
+  if (job.finished) return 0;
+  if (!job.renderer) {
+    for (auto& slot : job.slots) slot.finished = true;
+    return 0;
+  }
+  if (Clock::now() >= job.run->deadline) {
+    abandonRest(shard, job);
+    return 0;
+  }
+  size_t done = 0;
+  while (done < budget && shard.in_flight < options_.in_flight_per_shard &&
+         job.current < job.slots.size()) {
+    Job::Slot& slot = job.slots[job.current];
+    if (slot.finished && slot.resend.empty()) {
+      ++job.current;
+      continue;
+    }
+    if (!slot.evaluated) prepareSlot(shard, job, job.current);
+    uint32_t target;
+    if (!slot.resend.empty()) {
+      target = slot.resend.front();
+      slot.resend.pop_front();
+    } else if (slot.pos < slot.targets.size()) {
+      target = slot.targets[slot.pos++];
+      slot.next = target + 1;
+    } else {
+      ++job.current;
+      continue;
+    }
+    slot.dirty = true;
+    deliver(shard, job, job.current, target);
+    ++done;
+  }
+  return done;
+}
+
+void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target) {
+  Job::Slot& slot = job.slots[slot_index];
+  const Notification& n = job.run->n;
+  storage::Installation installation;
+  if (slot.id == kDirectSlot) {
+    if (target >= n.handles.size()) return;
+    installation.platform = n.content.platform;
+    installation.push_channel = n.handles[target];
+  } else {
+    auto stored = installations_.getByOrdinal(n.hub, slot.id, target);
+    if (!stored) {
+      log()->error("notification {}: reading an installation: {}", n.id, stored.error().message);
+      count(job, slot_index, Platform::kApns, PnsOutcome::kUnknownError);
+      return;
+    }
+    if (!*stored) return;  // deleted since the expression was evaluated
+    installation = std::move(**stored);
+  }
+  job.scratch.clear();
+  job.failures.clear();
+  if (job.expression && n.content.kind == NotificationContent::Kind::kTemplate) {
+    // A template is addressed when the expression matches the installation's tags together
+    // with the template's own tags and name.
+    const storage::TagExpression& expression = *job.expression;
+    const Renderer::TemplateFilter filter = [&](std::string_view name,
+                                                const storage::InstallationTemplate& t) {
+      return expression.matches(
+          [&](std::string_view tag) {
+            return tag == name ||
+                   std::binary_search(installation.tags.begin(), installation.tags.end(), tag) ||
+                   std::binary_search(t.tags.begin(), t.tags.end(), tag);
+          },
+          installation.id, installation.user_id);
+    };
+    job.renderer->render(installation, &filter, job.scratch, job.failures);
+  } else {
+    job.renderer->render(installation, nullptr, job.scratch, job.failures);
+  }
+  for (size_t i = 0; i < job.failures.size(); ++i) {
+    count(job, slot_index, installation.platform, PnsOutcome::kInvalidNotificationFormat);
+  }
+  if (job.scratch.empty()) return;
+  slot.pending[target] += static_cast<uint32_t>(job.scratch.size());
+  for (auto& delivery : job.scratch) {
+    const Platform platform = platformOf(delivery);
+    Job* job_ptr = &job;
+    ++shard.in_flight;
+    const bool taken = job.out->send(std::move(delivery), job.run->deadline,
+                                     [this, &shard, job_ptr, slot_index, target, platform,
+                                      handle = installation.push_channel](DeliveryResult&& result) {
+                                       onResult(shard, *job_ptr, slot_index, target, platform,
+                                                handle, std::move(result));
+                                     });
+    if (!taken) {
+      // Cannot happen while in_flight_per_shard is below the queues' capacity.
+      log()->error("notification {}: a connector queue was full", n.id);
+      onResult(shard, job, slot_index, target, platform, installation.push_channel,
+               DeliveryResult{PnsOutcome::kPnsUnreachable, false, 0, "connector queue full", 0});
+    }
+  }
+}
+
+void Engine::count(Job& job, size_t slot_index, Platform platform, PnsOutcome outcome, uint64_t n) {
+  job.run->tally.add(platform, outcome, n);
+  addCount(job.slots[slot_index].counts, platform, outcome, n);
+  job.slots[slot_index].dirty = true;
+  if (Counter* c = deliveries_[static_cast<size_t>(platform)][static_cast<size_t>(outcome)]) {
+    c->inc(n);
+  }
+}
+
+void Engine::onResult(Shard& shard, Job& job, size_t slot_index, uint32_t target, Platform platform,
+                      const std::string& handle, DeliveryResult&& result) {
+  --shard.in_flight;
+  Job::Slot& slot = job.slots[slot_index];
+  count(job, slot_index, platform, result.outcome);
+  auto it = slot.pending.find(target);
+  if (it != slot.pending.end() && --it->second == 0) slot.pending.erase(it);
+  const Notification& n = job.run->n;
+  if (result.dead_handle) {
+    DeadHandle dead{n.hub, n.id, platform, handle, {}, result.outcome};
+    if (slot.id != kDirectSlot) {
+      auto expired = installations_.expireChannel(n.hub, slot.id, target, platform, handle);
+      if (!expired) {
+        log()->error("notification {}: marking a channel expired: {}", n.id,
+                     expired.error().message);
+      } else if (*expired) {
+        dead.installation_id = std::move(**expired);
+      }
+    }
+    if (events_.dead_handle) events_.dead_handle(dead);
+  }
+  if (++shard.answers_since_checkpoint >= options_.checkpoint_every) {
+    checkpoint(shard);
+  } else {
+    armCheckpointTimer(shard);
+  }
+  schedulePump(shard);
+}
+
+void Engine::abandonRest(Shard& shard, Job& job) {
+  (void)shard;
+  job.run->expired = true;
+  const Notification& n = job.run->n;
+  for (size_t i = job.current; i < job.slots.size(); ++i) {
+    Job::Slot& slot = job.slots[i];
+    if (slot.finished && slot.resend.empty()) continue;
+    if (!slot.evaluated) prepareSlot(shard, job, i);
+    std::vector<uint32_t> rest(slot.resend.begin(), slot.resend.end());
+    rest.insert(rest.end(), slot.targets.begin() + static_cast<ptrdiff_t>(slot.pos),
+                slot.targets.end());
+    slot.resend.clear();
+    slot.pos = slot.targets.size();
+    if (!slot.targets.empty()) slot.next = slot.targets.back() + 1;
+    const storage::PartitionIndex* index =
+        slot.id == kDirectSlot ? nullptr : installations_.partitionIndex(n.hub, slot.id);
+    for (uint32_t target : rest) {
+      Platform platform = n.content.platform;
+      if (index != nullptr) {
+        for (Platform p : {Platform::kApns, Platform::kFcmV1, Platform::kWns}) {
+          if (index->platform(p).contains(target)) platform = p;
+        }
+      }
+      count(job, i, platform, PnsOutcome::kAbandoned);
+    }
+    slot.dirty = true;
+  }
+  job.current = job.slots.size();
+}
+
+void Engine::maybeFinishJob(Shard& shard, Job& job) {
+  if (job.finished || job.current < job.slots.size()) return;
+  for (auto& slot : job.slots) {
+    if (!slot.pending.empty()) return;
+  }
+  for (auto& slot : job.slots) {
+    if (!slot.finished) {
+      slot.finished = true;
+      slot.dirty = true;
+    }
+  }
+  job.finished = true;
+  // The run's record is finished (and its checkpoints deleted) by the last shard; until then
+  // this shard's slots are recorded as finished so that a restart does not redo them.
+  checkpoint(shard);
+  if (job.run->shards_left.fetch_sub(1) == 1) finishRun(*job.run);
+}
+
+void Engine::armCheckpointTimer(Shard& shard) {
+  if (shard.checkpoint_timer_armed || shard.stopping) return;
+  shard.checkpoint_timer_armed = true;
+  shard.checkpoint_timer.expires_after(options_.checkpoint_interval);
+  shard.checkpoint_timer.async_wait([this, &shard](boost::system::error_code ec) {
+    shard.checkpoint_timer_armed = false;
+    if (ec || shard.stopping) return;
+    checkpoint(shard);
+  });
+}
+
+void Engine::checkpoint(Shard& shard) {
+  shard.answers_since_checkpoint = 0;
+  std::vector<NotificationStore::SlotCheckpoint> out;
+  for (auto& job_ptr : shard.jobs) {
+    Job& job = *job_ptr;
+    for (auto& slot : job.slots) {
+      if (!slot.dirty) continue;
+      slot.dirty = false;
+      NotificationStore::SlotCheckpoint c;
+      c.hub = job.run->n.hub;
+      c.id = job.run->n.id;
+      c.slot = slot.id;
+      c.checkpoint.next = slot.next;
+      c.checkpoint.finished = slot.finished;
+      c.checkpoint.counts = slot.counts;
+      c.checkpoint.pending.reserve(slot.pending.size() + slot.resend.size());
+      for (const auto& [target, left] : slot.pending) c.checkpoint.pending.push_back(target);
+      c.checkpoint.pending.insert(c.checkpoint.pending.end(), slot.resend.begin(),
+                                  slot.resend.end());
+      std::sort(c.checkpoint.pending.begin(), c.checkpoint.pending.end());
+      out.push_back(std::move(c));
+    }
+  }
+  if (auto ok = notifications_.saveCheckpoints(out); !ok) {
+    log()->error("writing progress: {}", ok.error());
+  }
+}
+
+void Engine::finishRun(Run& run) {
+  NotificationView view;
+  view.notification = run.n;
+  NotificationStatus& status = view.status;
+  status.start_time = run.start_time.load();
+  status.end_time = options_.clock();
+  for (size_t p = 0; p < storage::kPlatformCount; ++p) {
+    for (size_t o = 0; o < connectors::kPnsOutcomeCount; ++o) {
+      const uint64_t c = run.tally.count(static_cast<Platform>(p), static_cast<PnsOutcome>(o));
+      if (c > 0) status.counts.push_back({static_cast<Platform>(p), static_cast<PnsOutcome>(o), c});
+    }
+  }
+  if (run.expired) {
+    status.state = NotificationState::kAbandoned;
+  } else if (run.tally.total() == 0) {
+    status.state = NotificationState::kNoTargetFound;
+  } else {
+    status.state = NotificationState::kCompleted;
+  }
+  if (auto ok = notifications_.finish(run.n.hub, run.n.id, status); !ok) {
+    log()->error("notification {}: recording its end: {}", run.n.id, ok.error());
+  }
+  finished_by_state_[static_cast<size_t>(status.state)]->inc();
+  {
+    std::lock_guard lock(runs_mutex_);
+    runs_.erase(run.key);
+  }
+  if (events_.finished) events_.finished(view);
+}
+
+std::expected<std::optional<NotificationView>, std::string> Engine::details(
+    std::string_view hub, std::string_view id) const {
+  std::shared_ptr<Run> run;
+  {
+    std::lock_guard lock(runs_mutex_);
+    auto it = runs_.find(runKey(hub, id));
+    if (it != runs_.end()) run = it->second;
+  }
+  if (run) {
+    NotificationView view;
+    view.notification = run->n;
+    view.status.state = NotificationState::kProcessing;
+    view.status.start_time = run->start_time.load();
+    if (view.status.start_time == 0) view.status.state = NotificationState::kEnqueued;
+    for (size_t p = 0; p < storage::kPlatformCount; ++p) {
+      for (size_t o = 0; o < connectors::kPnsOutcomeCount; ++o) {
+        const uint64_t c = run->tally.count(static_cast<Platform>(p), static_cast<PnsOutcome>(o));
+        if (c > 0) {
+          view.status.counts.push_back({static_cast<Platform>(p), static_cast<PnsOutcome>(o), c});
+        }
+      }
+    }
+    return view;
+  }
+  auto n = notifications_.notification(hub, id);
+  if (!n) return std::unexpected(n.error());
+  if (!*n) return std::optional<NotificationView>();
+  auto status = notifications_.status(hub, id);
+  if (!status) return std::unexpected(status.error());
+  NotificationView view;
+  view.notification = std::move(**n);
+  if (*status) view.status = std::move(**status);
+  return view;
+}
+
+std::expected<bool, std::string> Engine::cancel(std::string_view hub, std::string_view id) {
+  auto cancelled = notifications_.cancel(hub, id);
+  if (cancelled && *cancelled)
+    finished_by_state_[static_cast<size_t>(NotificationState::kCanceled)]->inc();
+  return cancelled;
+}
+
+void Engine::pollSchedule() {
+  if (stopped_) return;
+  auto due = notifications_.due(options_.clock(), 256);
+  if (!due) {
+    log()->error("reading the schedule: {}", due.error());
+  } else {
+    for (const auto& [hub, id] : *due) {
+      auto activated = notifications_.activate(hub, id);
+      if (!activated) {
+        log()->error("starting scheduled notification {}: {}", id, activated.error());
+        continue;
+      }
+      if (!*activated) continue;
+      auto n = notifications_.notification(hub, id);
+      if (!n || !*n) continue;
+      auto run = std::make_shared<Run>();
+      run->n = std::move(**n);
+      launch(std::move(run), {});
+    }
+  }
+  schedule_timer_->expires_after(options_.schedule_poll);
+  schedule_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) pollSchedule();
+  });
+}
+
+size_t Engine::running() const {
+  std::lock_guard lock(runs_mutex_);
+  return runs_.size();
+}
+
+uint64_t Engine::inFlight() const {
+  uint64_t n = 0;
+  for (const auto& shard : shards_) n += shard->in_flight.load();
+  return n;
+}
+
+}  // namespace pushhub::hub

@@ -1,0 +1,163 @@
+#pragma once
+
+// The send engine: accepts notifications (validated, given an id, persisted — only then
+// acknowledged), fans each one out on every shard over the partitions that shard owns, hands the
+// rendered deliveries to the shard's connector clients with a bounded number in flight, counts
+// outcomes live, prunes dead handles, checkpoints progress per partition, fires scheduled
+// notifications when due, and resumes unfinished work after a restart.
+//
+// Threading: send(), details(), cancel() and the event callbacks' registration may be called
+// from any thread. Fan-out work runs on the shards' loops only; a notification's shared state
+// (its Run) is read lock-free from other threads.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/shard_set.h"
+#include "common/time.h"
+#include "hub/connector_set.h"
+#include "hub/hub_definition.h"
+#include "hub/notification.h"
+#include "hub/notification_store.h"
+#include "hub/outcomes.h"
+#include "storage/installation_store.h"
+
+namespace pushhub::hub {
+
+struct EngineOptions {
+  // Deliveries handed to push services and not yet answered, per shard: the backpressure.
+  size_t in_flight_per_shard = 1024;
+  // A shard writes its partitions' progress after this many answers or this long, whichever
+  // comes first. A crash re-sends at most in_flight_per_shard + checkpoint_every deliveries per
+  // shard.
+  size_t checkpoint_every = 256;
+  std::chrono::milliseconds checkpoint_interval{200};
+  std::chrono::milliseconds time_to_live{30 * 60 * 1000};
+  std::chrono::milliseconds schedule_poll{100};
+  ConnectorOptions connectors;
+  std::function<UnixMillis()> clock = nowMillis;
+};
+
+struct SendError {
+  enum class Code { kInvalid, kUnknownHub, kStorage, kStopped };
+  Code code = Code::kInvalid;
+  std::string message;
+};
+
+// A dead handle the push service reported, for backends to clean their own records.
+struct DeadHandle {
+  std::string hub;
+  std::string notification_id;
+  storage::Platform platform = storage::Platform::kApns;
+  std::string handle;
+  std::string installation_id;  // empty for direct sends
+  connectors::PnsOutcome outcome = connectors::PnsOutcome::kExpiredChannel;
+};
+
+// What details() answers, live or from storage.
+struct NotificationView {
+  Notification notification;
+  NotificationStatus status;  // counts filled from the live tally while it runs
+};
+
+struct EngineEvents {
+  std::function<void(const DeadHandle&)> dead_handle;
+  std::function<void(const NotificationView&)> finished;
+};
+
+class Engine {
+ public:
+  Engine(ShardSet& shards, storage::Database& database, storage::InstallationStore& installations,
+         MetricsRegistry& metrics, EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Hubs are known before start() (from configuration); the admin API adds them later.
+  std::expected<void, std::string> addHub(HubDefinition definition);
+  bool hasHub(std::string_view hub) const;
+  void setEvents(EngineEvents events);
+
+  // Resumes what a previous run left unfinished and starts the scheduler. The shards must run.
+  std::expected<void, std::string> start();
+  // Stops intake, writes every shard's progress, closes the connector pools. Unfinished
+  // notifications stay active in storage and resume at the next start().
+  void stop();
+
+  // Accepts a notification: `n.hub`, content, target, optional idempotency key, schedule time
+  // and expiry (0: enqueue time + time_to_live). Sets id and enqueue time. Durable on return.
+  std::expected<NotificationStore::Accepted, SendError> send(Notification n);
+  std::expected<std::optional<NotificationView>, std::string> details(std::string_view hub,
+                                                                      std::string_view id) const;
+  // A scheduled notification that has not fired: false when there is none.
+  std::expected<bool, std::string> cancel(std::string_view hub, std::string_view id);
+
+  // Notifications running now (accepted, not finished).
+  size_t running() const;
+  // Deliveries in flight on all shards.
+  uint64_t inFlight() const;
+  NotificationStore& notifications() { return notifications_; }
+
+ private:
+  struct Run;
+  struct Job;
+  struct Shard;
+
+  void launch(std::shared_ptr<Run> run, std::map<uint32_t, Checkpoint> checkpoints);
+  void startJob(Shard& shard, std::shared_ptr<Run> run, std::map<uint32_t, Checkpoint> checkpoints);
+  void schedulePump(Shard& shard);
+  void pump(Shard& shard);
+  size_t dispatch(Shard& shard, Job& job, size_t budget);
+  bool prepareSlot(Shard& shard, Job& job, size_t slot_index);
+  void deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target);
+  bool handOver(Shard& shard, Job& job);
+  void onResult(Shard& shard, Job& job, size_t slot_index, uint32_t target,
+                storage::Platform platform, const std::string& handle,
+                connectors::DeliveryResult&& result);
+  void count(Job& job, size_t slot_index, storage::Platform platform,
+             connectors::PnsOutcome outcome, uint64_t n = 1);
+  void abandonRest(Shard& shard, Job& job);
+  void maybeFinishJob(Shard& shard, Job& job);
+  void checkpoint(Shard& shard);
+  void armCheckpointTimer(Shard& shard);
+  void finishRun(Run& run);
+  void pollSchedule();
+  ShardConnectors& connectorsFor(Shard& shard, const std::string& hub);
+
+  ShardSet& shard_set_;
+  storage::InstallationStore& installations_;
+  MetricsRegistry& metrics_;
+  const EngineOptions options_;
+  NotificationStore notifications_;
+  EngineEvents events_;
+
+  mutable std::mutex hubs_mutex_;
+  std::map<std::string, std::shared_ptr<const HubCredentials>, std::less<>> hubs_;
+
+  mutable std::mutex runs_mutex_;
+  std::map<std::string, std::shared_ptr<Run>, std::less<>> runs_;  // by hub \0 id
+
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<bool> accepting_{false};
+  std::atomic<bool> stopped_{false};
+  std::unique_ptr<boost::asio::steady_timer> schedule_timer_;
+
+  std::array<std::array<Counter*, connectors::kPnsOutcomeCount>, storage::kPlatformCount>
+      deliveries_{};
+  Counter* accepted_ = nullptr;
+  Counter* repeated_ = nullptr;
+  std::array<Counter*, 7> finished_by_state_{};
+};
+
+}  // namespace pushhub::hub

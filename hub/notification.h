@@ -1,0 +1,88 @@
+#pragma once
+
+// A notification as the engine keeps it: what to send (hub/render.h's NotificationContent), to
+// whom (a tag expression, everyone, or a list of device handles), when, and until when. This is
+// what "accepted" means: the record is in RocksDB before the caller hears 201, and a restart
+// finds it there.
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/time.h"
+#include "hub/outcomes.h"
+#include "hub/render.h"
+
+namespace pushhub::hub {
+
+enum class TargetKind : uint8_t {
+  kBroadcast = 0,   // every installation of the hub
+  kExpression = 1,  // installations matching a tag expression
+  kHandles = 2,     // direct send: device handles, no installation needed (1 to 1000)
+};
+
+inline constexpr size_t kMaxDirectHandles = 1000;
+
+struct Notification {
+  std::string hub;
+  std::string id;
+  std::string idempotency_key;  // empty: none given
+  NotificationContent content;
+  TargetKind target = TargetKind::kBroadcast;
+  std::string expression;            // kExpression
+  std::vector<std::string> handles;  // kHandles (platform: content.platform)
+  UnixMillis enqueue_time = 0;
+  UnixMillis scheduled_for = 0;  // 0: send now
+  UnixMillis expires_at = 0;     // time-to-live: what is not delivered by then is abandoned
+
+  // Azure's name of the format, as NotificationDetails' TargetPlatforms shows it.
+  std::string formatName() const;
+};
+
+// A format as Azure's ServiceBusNotification-Format header and pushhub's Kafka requests name
+// it: "template", "apple", "fcmv1" (and "gcm", its alias), "windows". Native formats set
+// content.kind and content.platform.
+std::expected<void, std::string> parseFormat(std::string_view format, NotificationContent& content);
+
+// The rules an accepted notification meets, the first broken one named: a hub, a body for
+// native formats, a parseable tag expression, 1–1000 handles for a direct send (native only),
+// a usable native payload.
+std::expected<void, std::string> validateNotification(const Notification& notification);
+
+inline constexpr uint32_t kNotificationRecordFormat = 1;
+std::string encodeNotification(const Notification& notification);
+std::expected<Notification, std::string> decodeNotification(std::string_view bytes);
+
+// What changes while a notification runs, stored beside it: its state, times and, once it has
+// ended, its final outcome counts.
+struct NotificationStatus {
+  NotificationState state = NotificationState::kEnqueued;
+  UnixMillis start_time = 0;
+  UnixMillis end_time = 0;
+  // (platform, outcome, count) for every non-zero count.
+  struct Count {
+    storage::Platform platform;
+    connectors::PnsOutcome outcome;
+    uint64_t n;
+  };
+  std::vector<Count> counts;
+};
+std::string encodeStatus(const NotificationStatus& status);
+std::expected<NotificationStatus, std::string> decodeStatus(std::string_view bytes);
+
+// Progress of one notification in one partition (or, for direct sends, its handle list): every
+// target before `next` has been handed to a push service, and of those only `pending` (ordinals
+// or list positions) still wait for an answer. `counts`: outcomes of the answers received.
+// A restart re-sends `pending` and goes on from `next`.
+struct Checkpoint {
+  uint32_t next = 0;
+  bool finished = false;
+  std::vector<uint32_t> pending;
+  std::vector<NotificationStatus::Count> counts;
+};
+std::string encodeCheckpoint(const Checkpoint& checkpoint);
+std::expected<Checkpoint, std::string> decodeCheckpoint(std::string_view bytes);
+
+}  // namespace pushhub::hub
