@@ -37,11 +37,11 @@ namespace pushhub::hub {
 
 struct EngineOptions {
   // Deliveries handed to push services and not yet answered, per shard: the backpressure.
-  size_t in_flight_per_shard = 1024;
+  size_t in_flight_per_shard = 512;
   // A shard writes its partitions' progress after this many answers or this long, whichever
   // comes first. A crash re-sends at most in_flight_per_shard + checkpoint_every deliveries per
   // shard.
-  size_t checkpoint_every = 256;
+  size_t checkpoint_every = 128;
   std::chrono::milliseconds checkpoint_interval{200};
   std::chrono::milliseconds time_to_live{30 * 60 * 1000};
   std::chrono::milliseconds schedule_poll{100};
