@@ -15,6 +15,7 @@ find_package(RapidJSON REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
+pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 
 if(PUSHHUB_BUILD_TESTS)
   find_package(GTest REQUIRED)

@@ -236,7 +236,8 @@ std::expected<NotificationStore::Accepted, SendError> Engine::send(Notification 
   n.id = newNotificationId();
   n.enqueue_time = options_.clock();
   if (n.expires_at == 0) {
-    n.expires_at = std::max(n.enqueue_time, n.scheduled_for) + options_.time_to_live.count();
+    n.expires_at = std::max(n.enqueue_time, n.scheduled_for) +
+                   (n.ttl_ms > 0 ? n.ttl_ms : options_.time_to_live.count());
   }
   if (auto ok = validateNotification(n); !ok) {
     return std::unexpected(SendError{SendError::Code::kInvalid, ok.error()});

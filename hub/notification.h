@@ -36,6 +36,8 @@ struct Notification {
   UnixMillis enqueue_time = 0;
   UnixMillis scheduled_for = 0;  // 0: send now
   UnixMillis expires_at = 0;     // time-to-live: what is not delivered by then is abandoned
+  // As requested (0: the engine's default); Engine::send() turns it into expires_at. Not stored.
+  int64_t ttl_ms = 0;
 
   // Azure's name of the format, as NotificationDetails' TargetPlatforms shows it.
   std::string formatName() const;
