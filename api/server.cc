@@ -42,6 +42,8 @@ Server::~Server() {
   // The loops go first: coroutine frames they still hold reference the HTTP server's state.
   shards_.reset();
   http_.reset();
+  engine_.reset();
+  kafka_.reset();
   installations_.reset();
   database_.reset();
 }
@@ -91,7 +93,45 @@ std::expected<void, std::string> Server::start() {
   if (auto listening = http_->listen(config_.server.listen); !listening) {
     return std::unexpected(listening.error());
   }
+  hub::EngineOptions engine_options;
+  engine_options.in_flight_per_shard = config_.engine.in_flight_per_shard;
+  engine_options.checkpoint_every = config_.engine.checkpoint_every;
+  engine_options.checkpoint_interval = config_.engine.checkpoint_interval;
+  engine_options.time_to_live = config_.engine.time_to_live;
+  engine_options.connectors.metrics = &metrics_;
+  engine_ = std::make_unique<hub::Engine>(*shards_, *database_, *installations_, metrics_,
+                                          engine_options);
+  auto hubs = hub::loadHubDefinitions(config_.engine.hubs);
+  if (!hubs) return std::unexpected("engine.hubs: " + hubs.error());
+  for (auto& definition : *hubs) {
+    const std::string name = definition.name;
+    if (auto added = engine_->addHub(std::move(definition)); !added) {
+      return std::unexpected("engine.hubs: " + added.error());
+    }
+    log()->info("hub {} ready", name);
+  }
+  if (!config_.kafka.brokers.empty()) {
+    hub::KafkaOptions kafka_options;
+    kafka_options.brokers = config_.kafka.brokers;
+    kafka_options.group_id = config_.kafka.group_id;
+    kafka_options.sends_topic = config_.kafka.sends_topic;
+    kafka_options.outcomes_topic = config_.kafka.outcomes_topic;
+    kafka_options.max_running = config_.kafka.max_running;
+    auto kafka = hub::KafkaIngest::create(*engine_, kafka_options, metrics_);
+    if (!kafka) return std::unexpected(kafka.error());
+    kafka_ = std::move(*kafka);
+    hub::KafkaIngest* kafka_ptr = kafka_.get();
+    engine_->setEvents(hub::EngineEvents{
+        [kafka_ptr](const hub::DeadHandle& dead) { kafka_ptr->publishDeadHandle(dead); },
+        [kafka_ptr](const hub::NotificationView& view) { kafka_ptr->publishFinished(view); }});
+  }
   shards_->start();
+  if (auto started = engine_->start(); !started) return std::unexpected(started.error());
+  if (kafka_) {
+    kafka_->start();
+    log()->info("reading send requests from Kafka {} topic {}", config_.kafka.brokers,
+                config_.kafka.sends_topic);
+  }
   http_->start();
   running_ = true;
   ready_.store(true);
@@ -108,7 +148,13 @@ void Server::shutdown() {
     const size_t cut = http_->stop(config_.server.shutdown_timeout);
     log()->info("HTTP stopped ({} connections cut)", cut);
   }
+  // Intake first (Kafka), then the fan-out (its progress written), then the loops; the Kafka
+  // producer outlives the engine, which may still publish while it stops.
+  if (kafka_) kafka_->stop();
+  if (engine_) engine_->stop();
   if (shards_) shards_->stop();
+  engine_.reset();
+  kafka_.reset();
   installations_.reset();
   database_.reset();
   log()->info("storage closed");

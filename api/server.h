@@ -10,6 +10,8 @@
 #include "common/metrics.h"
 #include "common/shard_set.h"
 #include "hub/config.h"
+#include "hub/engine.h"
+#include "hub/kafka.h"
 #include "storage/database.h"
 #include "storage/installation_store.h"
 
@@ -34,6 +36,7 @@ class Server {
   ListenAddress listenAddress() const;
   bool ready() const { return ready_.load(); }
   MetricsRegistry& metrics() { return metrics_; }
+  hub::Engine* engine() { return engine_.get(); }
 
  private:
   void addRoutes();
@@ -46,6 +49,8 @@ class Server {
   std::unique_ptr<storage::InstallationStore> installations_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<ShardSet> shards_;
+  std::unique_ptr<hub::Engine> engine_;
+  std::unique_ptr<hub::KafkaIngest> kafka_;
   std::atomic<bool> ready_{false};
   bool running_ = false;  // the shards and the HTTP server were started
   bool stopped_ = false;

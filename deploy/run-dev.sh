@@ -35,4 +35,33 @@ echo "run-dev: pushhub-sim is up: APNs https://localhost:$apns, FCM https://loca
   "WNS https://localhost:$wns, counters http://127.0.0.1:$admin/stats (log: $SIM_DIR/sim.log," \
   "hub credentials: $SIM_DIR/credentials.json)"
 
+# The `demo` hub: the development credentials, pointed at the ports the simulator really took.
+sed -e "s/localhost:2197/localhost:$apns/g" -e "s/localhost:2198/localhost:$fcm/g" \
+  -e "s/localhost:2199/localhost:$wns/g" \
+  -e "s|\"fcm\": {|\"fcm\": {\"token_endpoint\": \"https://localhost:$fcm/token\", |" \
+  "$SIM_DIR/credentials.json" >"$SIM_DIR/hub-demo.json"
+export PUSHHUB_ENGINE_HUBS="${PUSHHUB_ENGINE_HUBS:-demo=$SIM_DIR/hub-demo.json}"
+
+# KAFKA=1: a local Kafka-protocol broker too (pushhub-kafka-dev), and pushhub reading from it.
+if [ "${KAFKA:-0}" = "1" ]; then
+  # Its own session: Ctrl-C stops pushhub first (which commits its offsets), then the trap stops
+  # the broker.
+  setsid "$BUILD_DIR/bin/pushhub-kafka-dev" --exit-with-parent >"$SIM_DIR/kafka.log" 2>&1 &
+  kafka_pid=$!
+  trap 'kill "$sim_pid" "$kafka_pid" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do
+    grep -q 'ready bootstrap=' "$SIM_DIR/kafka.log" 2>/dev/null && break
+    sleep 0.1
+  done
+  bootstrap=$(sed -n 's/.*ready bootstrap=\([^ ]*\).*/\1/p' "$SIM_DIR/kafka.log")
+  if [ -z "$bootstrap" ]; then
+    echo "run-dev: pushhub-kafka-dev did not start:" >&2
+    cat "$SIM_DIR/kafka.log" >&2
+    exit 1
+  fi
+  export PUSHHUB_KAFKA_BROKERS="$bootstrap"
+  echo "run-dev: Kafka (pushhub-kafka-dev) at $bootstrap: produce send requests to pushhub.sends," \
+    "outcomes on pushhub.outcomes"
+fi
+
 "$BUILD_DIR/bin/pushhub" serve "$@"

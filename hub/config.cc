@@ -130,6 +130,79 @@ const std::vector<ConfigKey> kKeys = {
      [](const Config& c) {
        return tomlString(c.log.format == LogFormat::kJson ? "json" : "text");
      }},
+    {"engine", "hubs", ValueKind::kString,
+     "Hubs this process serves and where their push-service credentials are: \"name=file,…\", "
+     "each file a hub definition (JSON, the shape `pushhub-sim keygen` writes to "
+     "credentials.json; docs/engine.md). Empty: no hub, nothing can be sent.",
+     [](Config& c, const ConfigValue& v) -> Problem {
+       c.engine.hubs = asString(v);
+       return std::nullopt;
+     },
+     [](const Config& c) { return tomlString(c.engine.hubs); }},
+    {"engine", "in_flight_per_shard", ValueKind::kInteger,
+     "Deliveries handed to push services and not yet answered, per shard: the fan-out's "
+     "backpressure. A crash re-sends at most this plus checkpoint_every deliveries per shard.",
+     [](Config& c, const ConfigValue& v) {
+       return setInt(c.engine.in_flight_per_shard, v, 1, 1'000'000);
+     },
+     [](const Config& c) { return std::to_string(c.engine.in_flight_per_shard); }},
+    {"engine", "checkpoint_every", ValueKind::kInteger,
+     "A shard writes its fan-out progress after this many push-service answers (or "
+     "checkpoint_interval_ms, whichever comes first).",
+     [](Config& c, const ConfigValue& v) {
+       return setInt(c.engine.checkpoint_every, v, 1, 1'000'000);
+     },
+     [](const Config& c) { return std::to_string(c.engine.checkpoint_every); }},
+    {"engine", "checkpoint_interval_ms", ValueKind::kInteger,
+     "Longest time fan-out progress waits before it is written, in milliseconds.",
+     [](Config& c, const ConfigValue& v) {
+       return setMillis(c.engine.checkpoint_interval, v, 1, 60'000);
+     },
+     [](const Config& c) { return std::to_string(c.engine.checkpoint_interval.count()); }},
+    {"engine", "time_to_live_seconds", ValueKind::kInteger,
+     "Default time-to-live of a notification: what is not delivered by then is counted as "
+     "Abandoned. Azure's is 30 minutes.",
+     [](Config& c, const ConfigValue& v) -> Problem {
+       if (auto p = checkRange(asInt(v), 1, 7 * 24 * 3600)) return p;
+       c.engine.time_to_live = std::chrono::seconds(asInt(v));
+       return std::nullopt;
+     },
+     [](const Config& c) { return std::to_string(c.engine.time_to_live.count()); }},
+    {"kafka", "brokers", ValueKind::kString,
+     "Kafka bootstrap servers (host:port,…) to read send requests from and publish outcomes to. "
+     "Empty: Kafka is off and the REST API is the intake. `pushhub-kafka-dev` runs a local one.",
+     [](Config& c, const ConfigValue& v) -> Problem {
+       c.kafka.brokers = asString(v);
+       return std::nullopt;
+     },
+     [](const Config& c) { return tomlString(c.kafka.brokers); }},
+    {"kafka", "group_id", ValueKind::kString, "Consumer group of the pushhub processes.",
+     [](Config& c, const ConfigValue& v) -> Problem {
+       if (asString(v).empty()) return std::string("must not be empty");
+       c.kafka.group_id = asString(v);
+       return std::nullopt;
+     },
+     [](const Config& c) { return tomlString(c.kafka.group_id); }},
+    {"kafka", "sends_topic", ValueKind::kString, "Topic of send requests (docs/kafka.md).",
+     [](Config& c, const ConfigValue& v) -> Problem {
+       if (asString(v).empty()) return std::string("must not be empty");
+       c.kafka.sends_topic = asString(v);
+       return std::nullopt;
+     },
+     [](const Config& c) { return tomlString(c.kafka.sends_topic); }},
+    {"kafka", "outcomes_topic", ValueKind::kString,
+     "Topic pushhub publishes completion summaries, dead handles and refused requests to.",
+     [](Config& c, const ConfigValue& v) -> Problem {
+       if (asString(v).empty()) return std::string("must not be empty");
+       c.kafka.outcomes_topic = asString(v);
+       return std::nullopt;
+     },
+     [](const Config& c) { return tomlString(c.kafka.outcomes_topic); }},
+    {"kafka", "max_running", ValueKind::kInteger,
+     "Notifications running at once before the consumer pauses its partitions (nothing is "
+     "dropped; it resumes as they finish).",
+     [](Config& c, const ConfigValue& v) { return setInt(c.kafka.max_running, v, 1, 1'000'000); },
+     [](const Config& c) { return std::to_string(c.kafka.max_running); }},
     {"storage", "data_dir", ValueKind::kString,
      "Directory of the RocksDB database (created if missing). Relative paths are relative to the "
      "working directory.",

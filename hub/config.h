@@ -42,6 +42,22 @@ struct Config {
     uint32_t partitions = 256;
     storage::ValidationLimits limits;
   } installations;  // keys in [storage]
+  struct Engine {
+    // "name=file,…": hubs and their push-service credentials (hub/hub_definition.h), until the
+    // admin API stores them.
+    std::string hubs;
+    size_t in_flight_per_shard = 512;
+    size_t checkpoint_every = 128;
+    std::chrono::milliseconds checkpoint_interval{200};
+    std::chrono::seconds time_to_live{30 * 60};
+  } engine;
+  struct Kafka {
+    std::string brokers;  // empty: no Kafka intake
+    std::string group_id = "pushhub";
+    std::string sends_topic = "pushhub.sends";
+    std::string outcomes_topic = "pushhub.outcomes";
+    size_t max_running = 256;
+  } kafka;
 
   // server.shards resolved: the core count when 0.
   unsigned shardCount() const;

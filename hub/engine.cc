@@ -178,6 +178,7 @@ bool Engine::hasHub(std::string_view hub) const {
 void Engine::setEvents(EngineEvents events) { events_ = std::move(events); }
 
 std::expected<void, std::string> Engine::start() {
+  started_ = true;
   auto active = notifications_.active();
   if (!active) return std::unexpected(active.error());
   size_t resumed = 0;
@@ -204,6 +205,7 @@ std::expected<void, std::string> Engine::start() {
 void Engine::stop() {
   if (stopped_.exchange(true)) return;
   accepting_ = false;
+  if (!started_) return;  // nothing was posted to the shards
   // Each shard writes its progress and closes its pools, on its own loop.
   std::vector<std::future<void>> done;
   for (auto& shard_ptr : shards_) {

@@ -151,6 +151,7 @@ class Engine {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<bool> accepting_{false};
   std::atomic<bool> stopped_{false};
+  bool started_ = false;
   std::unique_ptr<boost::asio::steady_timer> schedule_timer_;
 
   std::array<std::array<Counter*, connectors::kPnsOutcomeCount>, storage::kPlatformCount>

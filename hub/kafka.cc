@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <deque>
+#include <future>
 
 #include "common/json.h"
 #include "common/log.h"
@@ -114,13 +115,26 @@ void KafkaIngest::stop() {
   closed_ = true;
   stopping_ = true;
   if (thread_.joinable()) thread_.join();
-  if (consumer_ != nullptr) {
-    // Commits what was stored, then leaves the group.
-    rd_kafka_commit(consumer_, nullptr, 0);
-    rd_kafka_consumer_close(consumer_);
-  }
   if (producer_ != nullptr && rd_kafka_flush(producer_, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     log()->warn("{} outcome message(s) not delivered at shutdown", rd_kafka_outq_len(producer_));
+  }
+  if (consumer_ != nullptr) {
+    // Commits what was stored, then leaves the group — which waits for the broker. A broker
+    // that is gone must not hold the shutdown: after 10 s the offsets not committed are left to
+    // be redelivered (harmless: the idempotency keys) and the handle is abandoned.
+    auto closed = std::make_shared<std::promise<void>>();
+    auto future = closed->get_future();
+    std::thread([consumer = consumer_, closed] {
+      rd_kafka_commit(consumer, nullptr, 0);
+      rd_kafka_consumer_close(consumer);
+      closed->set_value();
+    }).detach();
+    if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      log()->warn(
+          "the Kafka broker did not answer at shutdown: offsets not committed will be "
+          "read again (idempotency keys make that harmless)");
+      consumer_ = nullptr;  // still in use by the closing thread: not destroyed
+    }
   }
 }
 

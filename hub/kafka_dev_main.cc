@@ -2,7 +2,7 @@
 // librdkafka's mock cluster, with pushhub's topics created. Kafka itself (the JVM broker) is not
 // needed: point pushhub (kafka.brokers) and any Kafka client at the address it prints.
 //
-//   pushhub-kafka-dev [--brokers N] [--partitions N] [--bootstrap-file FILE]
+//   pushhub-kafka-dev [--brokers N] [--partitions N] [--bootstrap-file FILE] [--exit-with-parent]
 //
 // Prints "pushhub-kafka-dev ready bootstrap=HOST:PORT,…" and runs until SIGINT or SIGTERM.
 #include <fmt/format.h>
@@ -10,6 +10,8 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <CLI/CLI.hpp>
 
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -32,8 +34,15 @@ int main(int argc, char** argv) {
   app.add_option("--sends-topic", sends_topic, "The send requests topic");
   app.add_option("--outcomes-topic", outcomes_topic, "The outcomes topic");
   app.add_option("--bootstrap-file", bootstrap_file, "Also write the bootstrap address here");
+  bool exit_with_parent = false;
+  app.add_flag("--exit-with-parent", exit_with_parent,
+               "Stop when the process that started this one dies (scripts, tests)");
   CLI11_PARSE(app, argc, argv);
 
+  if (exit_with_parent) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1) return 0;  // the parent is already gone
+  }
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   if (rd_kafka_conf_set(conf, "log_level", "3", error, sizeof error) != RD_KAFKA_CONF_OK) {

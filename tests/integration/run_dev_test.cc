@@ -2,6 +2,13 @@
 // credentials, both answer, and Ctrl-C (SIGINT to the process group) stops both cleanly.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <thread>
+
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 
 #include <filesystem>
@@ -42,6 +49,16 @@ TEST(RunDev, StartsTheSimulatorBesidePushhubAndStopsBothOnCtrlC) {
   const auto hub_port = static_cast<uint16_t>(std::stoi(m[1]));
 
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "sim" / "credentials.json"));
+  EXPECT_THAT(script.output(), HasSubstr("hub demo ready"));
+  // The demo hub points at the simulator's real ports.
+  const std::string hub_file = [&] {
+    std::ifstream in(dir.path() / "sim" / "hub-demo.json");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  std::smatch apns;
+  ASSERT_TRUE(std::regex_search(*sim_line, apns, std::regex(R"(APNs https://localhost:(\d+))")));
+  EXPECT_THAT(hub_file, HasSubstr(fmt::format("\"endpoint\": \"https://localhost:{}\"",
+                                              std::string(apns[1]))));
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "sim" / "fcm-service-account.json"));
   EXPECT_EQ(HttpClient(admin_port).request("GET", "/stats").status, 200u);
   EXPECT_EQ(HttpClient(hub_port).request("GET", "/healthz").status, 200u);
@@ -51,6 +68,60 @@ TEST(RunDev, StartsTheSimulatorBesidePushhubAndStopsBothOnCtrlC) {
   EXPECT_THAT(script.output(), HasSubstr("stopped"));
   // The simulator went with it: its port no longer answers.
   EXPECT_ANY_THROW(HttpClient(admin_port).request("GET", "/stats"));
+}
+
+// KAFKA=1 make run: a local broker too; a send request produced to pushhub.sends reaches the
+// simulator through pushhub, and its summary comes back on pushhub.outcomes.
+TEST(RunDev, WithKafkaASendRequestProducedToTheSendsTopicIsDelivered) {
+  TempDir dir;
+  ChildProcess script(
+      "/bin/bash",
+      {PUSHHUB_RUN_DEV_SCRIPT, "--listen", "127.0.0.1:0", "--data-dir",
+       (dir.path() / "data").string()},
+      {{"BUILD_DIR", PUSHHUB_BUILD_DIR},
+       {"SIM_DIR", (dir.path() / "sim").string()},
+       {"KAFKA", "1"},
+       {"SIM_ARGS",
+        "--apns-listen 127.0.0.1:0 --fcm-listen 127.0.0.1:0 --wns-listen 127.0.0.1:0 "
+        "--admin-listen 127.0.0.1:0"}});
+  auto sim_line = script.waitForLine("pushhub-sim is up", 60s);
+  ASSERT_TRUE(sim_line.has_value()) << script.output();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(*sim_line, m, std::regex(R"(http://127\.0\.0\.1:(\d+)/stats)")));
+  const auto admin_port = static_cast<uint16_t>(std::stoi(m[1]));
+  auto kafka_line = script.waitForLine("Kafka (pushhub-kafka-dev) at ", 30s);
+  ASSERT_TRUE(kafka_line.has_value()) << script.output();
+  ASSERT_TRUE(std::regex_search(*kafka_line, m, std::regex(R"(at ([^ ]+):)")));
+  const std::string bootstrap = m[1];
+  ASSERT_TRUE(script.waitForLine("listening on http://", 30s).has_value()) << script.output();
+
+  char error[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), error, sizeof error);
+  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+  ASSERT_NE(producer, nullptr) << error;
+  const std::string request = fmt::format(
+      R"({{"hub":"demo","format":"apple","handles":["{}"],"body":{{"aps":{{"alert":"hi"}}}}}})",
+      std::string(64, 'b').replace(0, 4, "abcd"));
+  ASSERT_EQ(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("pushhub.sends"),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_VALUE(const_cast<char*>(request.data()), request.size()),
+                              RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(rd_kafka_flush(producer, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(producer);
+
+  std::string stats;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    stats = HttpClient(admin_port).request("GET", "/stats").body;
+    if (stats.find(R"("accepted":1)") != std::string::npos) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_THAT(stats, HasSubstr(R"("apns":{"requests":1,"accepted":1)")) << script.output();
+
+  script.signalGroup(SIGINT);
+  EXPECT_EQ(script.waitForExit(30s), 0) << script.output();
 }
 
 }  // namespace
