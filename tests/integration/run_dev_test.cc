@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <map>
+#include <memory>
 #include <thread>
 
 #include <librdkafka/rdkafka.h>
@@ -27,17 +29,25 @@ using pushhub::testing::TempDir;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
+// deploy/run-dev.sh with every simulator port free and its files in `dir`.
+std::unique_ptr<ChildProcess> runDev(const TempDir& dir,
+                                     std::vector<std::pair<std::string, std::string>> env = {}) {
+  env.insert(env.end(), {{"BUILD_DIR", PUSHHUB_BUILD_DIR},
+                         {"SIM_DIR", (dir.path() / "sim").string()},
+                         {"SIM_ARGS",
+                          "--apns-listen 127.0.0.1:0 --fcm-listen 127.0.0.1:0 "
+                          "--wns-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0"}});
+  return std::make_unique<ChildProcess>(
+      "/bin/bash",
+      std::vector<std::string>{PUSHHUB_RUN_DEV_SCRIPT, "--listen", "127.0.0.1:0", "--data-dir",
+                               (dir.path() / "data").string()},
+      std::map<std::string, std::string>(env.begin(), env.end()));
+}
+
 TEST(RunDev, StartsTheSimulatorBesidePushhubAndStopsBothOnCtrlC) {
   TempDir dir;
-  ChildProcess script(
-      "/bin/bash",
-      {PUSHHUB_RUN_DEV_SCRIPT, "--listen", "127.0.0.1:0", "--data-dir",
-       (dir.path() / "data").string()},
-      {{"BUILD_DIR", PUSHHUB_BUILD_DIR},
-       {"SIM_DIR", (dir.path() / "sim").string()},
-       {"SIM_ARGS",
-        "--apns-listen 127.0.0.1:0 --fcm-listen 127.0.0.1:0 --wns-listen 127.0.0.1:0 "
-        "--admin-listen 127.0.0.1:0"}});
+  auto process = runDev(dir);
+  ChildProcess& script = *process;
   auto sim_line = script.waitForLine("pushhub-sim is up", 60s);
   ASSERT_TRUE(sim_line.has_value()) << script.output();
   std::smatch m;
@@ -74,16 +84,8 @@ TEST(RunDev, StartsTheSimulatorBesidePushhubAndStopsBothOnCtrlC) {
 // simulator through pushhub, and its summary comes back on pushhub.outcomes.
 TEST(RunDev, WithKafkaASendRequestProducedToTheSendsTopicIsDelivered) {
   TempDir dir;
-  ChildProcess script(
-      "/bin/bash",
-      {PUSHHUB_RUN_DEV_SCRIPT, "--listen", "127.0.0.1:0", "--data-dir",
-       (dir.path() / "data").string()},
-      {{"BUILD_DIR", PUSHHUB_BUILD_DIR},
-       {"SIM_DIR", (dir.path() / "sim").string()},
-       {"KAFKA", "1"},
-       {"SIM_ARGS",
-        "--apns-listen 127.0.0.1:0 --fcm-listen 127.0.0.1:0 --wns-listen 127.0.0.1:0 "
-        "--admin-listen 127.0.0.1:0"}});
+  auto process = runDev(dir, {{"KAFKA", "1"}});
+  ChildProcess& script = *process;
   auto sim_line = script.waitForLine("pushhub-sim is up", 60s);
   ASSERT_TRUE(sim_line.has_value()) << script.output();
   std::smatch m;
