@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -61,7 +62,56 @@ std::string formatValue(double v) {
   return fmt::format("{}", v);
 }
 
+// `labels` ({a="b"} or empty) with one more label appended.
+std::string withLabel(const std::string& labels, std::string_view name, const std::string& value) {
+  const std::string extra = fmt::format("{}=\"{}\"", name, value);
+  if (labels.empty()) return "{" + extra + "}";
+  return labels.substr(0, labels.size() - 1) + "," + extra + "}";
+}
+
 }  // namespace
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)),
+      buckets_(std::make_unique<std::atomic<uint64_t>[]>(bounds_.size() + 1)) {
+  for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i].store(0);
+}
+
+void Histogram::observe(double v) noexcept {
+  size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  if (v > 0) sum_micro_.fetch_add(static_cast<uint64_t>(v * 1e6), std::memory_order_relaxed);
+}
+
+double Histogram::sum() const {
+  return static_cast<double>(sum_micro_.load(std::memory_order_relaxed)) / 1e6;
+}
+
+double Histogram::quantile(double q) const {
+  const uint64_t total = count();
+  if (total == 0) return 0;
+  const double rank = q * static_cast<double>(total);
+  uint64_t seen = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
+    const uint64_t here = bucketCount(i);
+    if (here > 0 && static_cast<double>(seen + here) >= rank) {
+      const double lo = i == 0 ? 0 : bounds_[i - 1];
+      if (i == bounds_.size()) return lo;  // above every bound: the last bound is all we know
+      const double within = (rank - static_cast<double>(seen)) / static_cast<double>(here);
+      return lo + (bounds_[i] - lo) * std::clamp(within, 0.0, 1.0);
+    }
+    seen += here;
+  }
+  return bounds_.empty() ? 0 : bounds_.back();
+}
+
+const std::vector<double>& latencyBuckets() {
+  static const std::vector<double> bounds = {
+      0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800};
+  return bounds;
+}
 
 MetricsRegistry::Series& MetricsRegistry::series(std::string_view name, std::string_view help,
                                                  Type type, const MetricLabels& labels) {
@@ -95,6 +145,14 @@ Gauge& MetricsRegistry::gauge(std::string_view name, std::string_view help,
   return *s.gauge;
 }
 
+Histogram& MetricsRegistry::histogram(std::string_view name, std::string_view help,
+                                      std::vector<double> bounds, const MetricLabels& labels) {
+  std::lock_guard lock(mutex_);
+  Series& s = series(name, help, Type::kHistogram, labels);
+  if (!s.histogram) s.histogram = std::make_unique<Histogram>(std::move(bounds));
+  return *s.histogram;
+}
+
 void MetricsRegistry::callbackGauge(std::string_view name, std::string_view help,
                                     const MetricLabels& labels, std::function<double()> read) {
   std::lock_guard lock(mutex_);
@@ -107,9 +165,24 @@ std::string MetricsRegistry::renderPrometheus() const {
   std::string out;
   std::lock_guard lock(mutex_);
   for (const auto& [name, family] : families_) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, escape(family.help, false), name,
-                       family.type == Type::kCounter ? "counter" : "gauge");
+    const char* type = family.type == Type::kCounter ? "counter"
+                       : family.type == Type::kGauge ? "gauge"
+                                                     : "histogram";
+    out +=
+        fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, escape(family.help, false), name, type);
     for (const auto& [labels, s] : family.series) {
+      if (s.histogram) {
+        const Histogram& h = *s.histogram;
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i <= h.bounds().size(); ++i) {
+          cumulative += h.bucketCount(i);
+          const std::string le = i < h.bounds().size() ? formatValue(h.bounds()[i]) : "+Inf";
+          out += fmt::format("{}_bucket{} {}\n", name, withLabel(labels, "le", le), cumulative);
+        }
+        out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels, formatValue(h.sum()), name,
+                           labels, h.count());
+        continue;
+      }
       std::string value;
       if (s.counter) {
         value = fmt::format("{}", s.counter->value());

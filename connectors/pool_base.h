@@ -40,6 +40,7 @@ class PoolBase {
         rate_timer_(io),
         rate_limiter_(std::move(rate_limiter)) {}
   ~PoolBase() {
+    PoolMetrics::add(metrics_.queued, -reported_queued_);
     *alive_ = false;
     backoff_timer_.cancel();
     rate_timer_.cancel();
@@ -57,6 +58,7 @@ class PoolBase {
     } else {
       queue_.push_back(std::move(item));
     }
+    reportQueued();
     scheduleDispatch();
     return true;
   }
@@ -72,8 +74,16 @@ class PoolBase {
     });
   }
 
+  // The queue depth gauge (shared by the pools of every shard) follows this queue.
+  void reportQueued() {
+    const auto now = static_cast<int64_t>(queue_.size());
+    PoolMetrics::add(metrics_.queued, now - reported_queued_);
+    reported_queued_ = now;
+  }
+
   // After dispatching: tell a waiting caller there is room again.
   void signalSpace() {
+    reportQueued();
     if (wants_space_ && queue_.size() < capacity_) {
       wants_space_ = false;
       if (on_space_) on_space_();
@@ -133,6 +143,7 @@ class PoolBase {
   boost::asio::steady_timer rate_timer_;
   std::shared_ptr<RateLimiter> rate_limiter_;
   bool rate_waiting_ = false;
+  int64_t reported_queued_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
 };
 

@@ -14,6 +14,7 @@ struct PoolMetrics {
   Counter* goaways = nullptr;
   Counter* queue_full = nullptr;
   Gauge* connections = nullptr;
+  Gauge* queued = nullptr;
 
   // Nothing is counted without a registry.
   PoolMetrics(MetricsRegistry* registry, const MetricLabels& labels) {
@@ -32,6 +33,10 @@ struct PoolMetrics {
                            "Requests refused because a connection pool's queue was full", labels);
     connections = &registry->gauge("pushhub_connector_connections",
                                    "Open connections to push services", labels);
+    queued = &registry->gauge("pushhub_connector_queued",
+                              "Requests waiting in connection pools' queues for a stream or a "
+                              "connection",
+                              labels);
   }
   static void inc(Counter* c) {
     if (c != nullptr) c->inc();

@@ -62,6 +62,7 @@ struct Engine::Run {
   std::string key;
   OutcomeTally tally;
   Clock::time_point deadline;
+  Clock::time_point accepted_at;  // for the accept-to-answer latency
   std::atomic<unsigned> shards_left{0};
   std::atomic<UnixMillis> start_time{0};
   std::atomic<bool> expired{false};  // the time-to-live ran out before every target was reached
@@ -139,6 +140,15 @@ Engine::Engine(ShardSet& shards, storage::Database& database,
            {"outcome", std::string(connectors::outcomeName(static_cast<PnsOutcome>(o)))}});
     }
   }
+  const auto latency = [&](const char* target) {
+    return &metrics.histogram(
+        "pushhub_delivery_latency_seconds",
+        "From a notification's acceptance (or due time) to the push service's answer, per delivery",
+        latencyBuckets(), {{"target", target}});
+  };
+  latency_direct_ = latency("direct");
+  latency_tags_ = latency("tags");
+  latency_broadcast_ = latency("broadcast");
   accepted_ = &metrics.counter("pushhub_notifications_accepted_total",
                                "Notifications accepted (persisted and acknowledged)");
   repeated_ = &metrics.counter(
@@ -230,6 +240,7 @@ void Engine::stop() {
 }
 
 std::expected<NotificationStore::Accepted, SendError> Engine::send(Notification n) {
+  const auto received = Clock::now();
   if (!accepting_) return std::unexpected(SendError{SendError::Code::kStopped, "not accepting"});
   if (!hasHub(n.hub)) {
     return std::unexpected(
@@ -254,6 +265,7 @@ std::expected<NotificationStore::Accepted, SendError> Engine::send(Notification 
   if (accepted->notification.scheduled_for == 0) {
     auto run = std::make_shared<Run>();
     run->n = accepted->notification;
+    run->accepted_at = received;
     launch(std::move(run), {});
   }
   return std::move(*accepted);
@@ -262,7 +274,13 @@ std::expected<NotificationStore::Accepted, SendError> Engine::send(Notification 
 void Engine::launch(std::shared_ptr<Run> run, std::map<uint32_t, Checkpoint> checkpoints) {
   run->key = runKey(run->n.hub, run->n.id);
   const auto now_unix = options_.clock();
-  run->deadline = Clock::now() + std::chrono::milliseconds(run->n.expires_at - now_unix);
+  const auto now = Clock::now();
+  run->deadline = now + std::chrono::milliseconds(run->n.expires_at - now_unix);
+  if (run->accepted_at == Clock::time_point{}) {
+    // Resumed or scheduled: from the time it was accepted (or due), to the millisecond.
+    run->accepted_at = now - std::chrono::milliseconds(
+                                 now_unix - std::max(run->n.enqueue_time, run->n.scheduled_for));
+  }
   for (const auto& [slot, c] : checkpoints) {
     for (const auto& count : c.counts) run->tally.add(count.platform, count.outcome, count.n);
   }
@@ -564,9 +582,13 @@ void Engine::onResult(Shard& shard, Job& job, size_t slot_index, uint32_t target
   --shard.in_flight;
   Job::Slot& slot = job.slots[slot_index];
   count(job, slot_index, platform, result.outcome);
+  const Notification& n = job.run->n;
+  Histogram* latency = n.target == TargetKind::kHandles      ? latency_direct_
+                       : n.target == TargetKind::kExpression ? latency_tags_
+                                                             : latency_broadcast_;
+  latency->observe(std::chrono::duration<double>(Clock::now() - job.run->accepted_at).count());
   auto it = slot.pending.find(target);
   if (it != slot.pending.end() && --it->second == 0) slot.pending.erase(it);
-  const Notification& n = job.run->n;
   if (result.dead_handle) {
     DeadHandle dead{n.hub, n.id, platform, handle, {}, result.outcome};
     if (slot.id != kDirectSlot) {

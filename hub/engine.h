@@ -156,6 +156,9 @@ class Engine {
 
   std::array<std::array<Counter*, connectors::kPnsOutcomeCount>, storage::kPlatformCount>
       deliveries_{};
+  Histogram* latency_direct_ = nullptr;
+  Histogram* latency_tags_ = nullptr;
+  Histogram* latency_broadcast_ = nullptr;
   Counter* accepted_ = nullptr;
   Counter* repeated_ = nullptr;
   std::array<Counter*, 7> finished_by_state_{};

@@ -78,3 +78,43 @@ TEST(MetricsRegistry, CountsIncrementsFromManyThreads) {
 
 }  // namespace
 }  // namespace pushhub
+
+namespace pushhub {
+namespace {
+
+TEST(Histogram, RendersCumulativeBucketsSumAndCount) {
+  MetricsRegistry registry;
+  Histogram& h = registry.histogram("pushhub_latency_seconds", "Latency", {0.001, 0.01, 0.1},
+                                    {{"kind", "direct"}});
+  h.observe(0.0005);
+  h.observe(0.005);
+  h.observe(0.005);
+  h.observe(5);
+  const std::string text = registry.renderPrometheus();
+  EXPECT_NE(text.find("# TYPE pushhub_latency_seconds histogram"), std::string::npos);
+  EXPECT_NE(text.find(R"(pushhub_latency_seconds_bucket{kind="direct",le="0.001"} 1)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(pushhub_latency_seconds_bucket{kind="direct",le="0.01"} 3)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(pushhub_latency_seconds_bucket{kind="direct",le="0.1"} 3)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(pushhub_latency_seconds_bucket{kind="direct",le="+Inf"} 4)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(pushhub_latency_seconds_sum{kind="direct"} 5.0105)"), std::string::npos);
+  EXPECT_NE(text.find(R"(pushhub_latency_seconds_count{kind="direct"} 4)"), std::string::npos);
+}
+
+TEST(Histogram, QuantilesInterpolateWithinTheirBucket) {
+  Histogram h({0.001, 0.002, 0.005});
+  EXPECT_EQ(h.quantile(0.5), 0);
+  for (int i = 0; i < 100; ++i) h.observe(i < 90 ? 0.0015 : 0.004);
+  // 90 in (0.001, 0.002], 10 in (0.002, 0.005].
+  EXPECT_NEAR(h.quantile(0.5), 0.001 + 0.001 * (50.0 / 90.0), 1e-9);
+  EXPECT_NEAR(h.quantile(0.99), 0.002 + 0.003 * (9.0 / 10.0), 1e-9);
+  h.observe(10);  // above every bound: reported as the last bound
+  EXPECT_EQ(h.quantile(1.0), 0.005);
+}
+
+}  // namespace
+}  // namespace pushhub

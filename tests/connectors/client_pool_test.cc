@@ -124,6 +124,7 @@ TEST_F(ClientPoolTest, DeliversManyRequestsOnFewConnections) {
   EXPECT_THAT(text, HasSubstr(R"(pushhub_connector_requests_total{service="apns"} 5000)"));
   EXPECT_THAT(text, HasSubstr(R"(pushhub_connector_connects_total{service="apns"} )"));
   EXPECT_THAT(text, HasSubstr(R"(pushhub_connector_connections{service="apns"} )"));
+  EXPECT_THAT(text, HasSubstr(R"(pushhub_connector_queued{service="apns"} 0)"));
 }
 
 TEST_F(ClientPoolTest, GoawayMidBurstAndResetsLoseAndDuplicateNothing) {

@@ -141,6 +141,14 @@ TEST_F(EngineTest, NativeNotificationsReachOnlyTheirPlatformAndBroadcastReachesE
   }
   EXPECT_EQ(apns_native, 500u);
   EXPECT_EQ(fcm_native, 700u);
+  const std::string text = metrics_->renderPrometheus();
+  EXPECT_THAT(text,
+              HasSubstr(R"(pushhub_deliveries_total{platform="apns",outcome="Success"} 1500)"));
+  EXPECT_THAT(text, HasSubstr(R"(pushhub_delivery_latency_seconds_count{target="tags"} 500)"));
+  EXPECT_THAT(text,
+              HasSubstr(R"(pushhub_delivery_latency_seconds_count{target="broadcast"} 2700)"));
+  EXPECT_THAT(text, HasSubstr(R"(pushhub_notifications_finished_total{state="Completed"} 3)"));
+  EXPECT_THAT(text, HasSubstr(R"(pushhub_engine_in_flight{shard="0"} 0)"));
 }
 
 TEST_F(EngineTest, DirectAndBatchDirectSendsNeedNoInstallationAndSkipRepeatedHandles) {
