@@ -73,13 +73,14 @@ struct Engine::Job {
   struct Slot {
     uint32_t id = 0;  // partition, or kDirectSlot
     bool evaluated = false;
-    bool finished = false;                           // every target answered (or restored finished)
-    bool dirty = false;                              // progress not yet checkpointed
-    std::vector<uint32_t> targets;                   // ordinals (or list positions), ascending
-    size_t pos = 0;                                  // next in `targets`
-    uint32_t next = 0;                               // every target below it has been handed over
-    std::deque<uint32_t> resend;                     // pending at the last checkpoint: go first
-    std::unordered_map<uint32_t, uint32_t> pending;  // target -> deliveries unanswered
+    bool finished = false;          // every target answered (or restored finished)
+    bool dirty = false;             // progress not yet checkpointed
+    std::vector<uint32_t> targets;  // ordinals (or list positions), ascending
+    size_t pos = 0;                 // next in `targets`
+    uint32_t next = 0;              // every target below it has been handed over
+    std::deque<uint32_t> resend;    // pending at the last checkpoint: go first
+    std::unique_ptr<storage::PartitionReader> reader;  // while its targets are walked
+    std::unordered_map<uint32_t, uint32_t> pending;    // target -> deliveries unanswered
     std::vector<NotificationStatus::Count> counts;
   };
 
@@ -496,6 +497,7 @@ size_t Engine::dispatch(Shard& shard, Job& job, size_t budget) {
       target = slot.targets[slot.pos++];
       slot.next = target + 1;
     } else {
+      slot.reader.reset();  // walked: let RocksDB release what the iterator pinned
       ++job.current;
       continue;
     }
@@ -515,7 +517,8 @@ void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target)
     installation.platform = n.content.platform;
     installation.push_channel = n.handles[target];
   } else {
-    auto stored = installations_.getByOrdinal(n.hub, slot.id, target);
+    if (!slot.reader) slot.reader = installations_.reader(n.hub, slot.id);
+    auto stored = slot.reader->read(target);
     if (!stored) {
       log()->error("notification {}: reading an installation: {}", n.id, stored.error().message);
       count(job, slot_index, Platform::kApns, PnsOutcome::kUnknownError);

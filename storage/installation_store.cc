@@ -711,6 +711,65 @@ std::expected<std::optional<Installation>, StoreError> InstallationStore::get(
   return std::move((*loaded)->installation);
 }
 
+struct PartitionReader::State {
+  std::string prefix;
+  std::string end;
+  rocksdb::Slice upper;
+  std::unique_ptr<rocksdb::Iterator> it;
+  bool positioned = false;
+  std::string key;  // scratch
+};
+
+PartitionReader::PartitionReader(std::unique_ptr<State> state) : state_(std::move(state)) {}
+PartitionReader::~PartitionReader() = default;
+
+std::expected<std::optional<Installation>, StoreError> PartitionReader::read(uint32_t ordinal) {
+  // Across a gap of more than this many records a Seek is cheaper than stepping.
+  constexpr uint32_t kMaxSteps = 16;
+  State& s = *state_;
+  rocksdb::Iterator& it = *s.it;
+  const auto ordinalAt = [&]() -> std::optional<uint32_t> {
+    if (!it.Valid()) return std::nullopt;
+    const auto key = it.key().ToStringView();
+    if (key.size() != s.prefix.size() + 4) return std::nullopt;
+    return readBigEndian32(key.substr(s.prefix.size()));
+  };
+  std::optional<uint32_t> at = s.positioned ? ordinalAt() : std::nullopt;
+  if (!at || *at > ordinal || ordinal - *at > kMaxSteps) {
+    s.key.assign(s.prefix);
+    appendBigEndian32(s.key, ordinal);
+    it.Seek(s.key);
+    s.positioned = true;
+    at = ordinalAt();
+  }
+  while (at && *at < ordinal) {
+    it.Next();
+    at = ordinalAt();
+  }
+  if (!it.status().ok()) {
+    return std::unexpected(StoreError{
+        StoreError::Code::kStorage, "reading installations: " + it.status().ToString(), {}});
+  }
+  if (!at || *at != ordinal) return std::optional<Installation>();
+  auto installation = decodeInstallation(it.value().ToStringView());
+  if (!installation) {
+    return std::unexpected(StoreError{StoreError::Code::kStorage, installation.error(), {}});
+  }
+  return std::optional<Installation>(std::move(*installation));
+}
+
+std::unique_ptr<PartitionReader> InstallationStore::reader(std::string_view hub,
+                                                           uint32_t partition) const {
+  auto state = std::make_unique<PartitionReader::State>();
+  state->prefix = partitionPrefix(hub, partition);
+  state->end = prefixEnd(state->prefix);
+  state->upper = rocksdb::Slice(state->end);
+  rocksdb::ReadOptions read;
+  read.iterate_upper_bound = &state->upper;
+  state->it.reset(database_.db().NewIterator(read, database_.handle(ColumnFamily::kInstallations)));
+  return std::unique_ptr<PartitionReader>(new PartitionReader(std::move(state)));
+}
+
 std::expected<std::optional<Installation>, StoreError> InstallationStore::getByOrdinal(
     std::string_view hub, uint32_t partition, uint32_t ordinal) const {
   return record(hub, partition, ordinal, nullptr);

@@ -62,6 +62,26 @@ enum class Audience {
   kDeliverable,  // only those whose channel has not expired or been taken over
 };
 
+// Installations of one partition read in ordinal order, as a fan-out walks them: one iterator
+// moving forward (a Seek only across gaps), far cheaper than a point lookup per installation. It
+// sees the partition as it was when made (RocksDB pins that version). Not thread-safe: use it on
+// the partition's shard, and drop it when done (it holds memtables and files alive).
+class PartitionReader {
+ public:
+  ~PartitionReader();
+  PartitionReader(const PartitionReader&) = delete;
+  PartitionReader& operator=(const PartitionReader&) = delete;
+  // The installation at `ordinal`, or nullopt when there is none. Ascending ordinals are cheap;
+  // any order works.
+  std::expected<std::optional<Installation>, StoreError> read(uint32_t ordinal);
+
+ private:
+  friend class InstallationStore;
+  struct State;
+  explicit PartitionReader(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
 // Installations of every hub: records in RocksDB (storage/keys.h has the layout) and the
 // in-memory tag index, kept in step on every write and rebuilt from RocksDB on open.
 //
@@ -118,6 +138,8 @@ class InstallationStore {
   std::expected<std::optional<Installation>, StoreError> getByOrdinal(std::string_view hub,
                                                                       uint32_t partition,
                                                                       uint32_t ordinal) const;
+
+  std::unique_ptr<PartitionReader> reader(std::string_view hub, uint32_t partition) const;
 
   // Binds an expression to this store: plain tags through the dictionary, $InstallationId and
   // $UserId through the database. Do it once per notification or query.

@@ -2,6 +2,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fmt/format.h>
 #include <rocksdb/db.h>
 
 #include <map>
@@ -92,6 +94,31 @@ TEST_F(InstallationStoreTest, ReadsItsOwnWritesAtOnce) {
   EXPECT_EQ(count("news"), 1u);
   EXPECT_EQ(get("i1")->last_update, now_);
   EXPECT_FALSE(get("nope").has_value());
+}
+
+TEST_F(InstallationStoreTest, APartitionReaderFindsEachOrdinalInOrderAcrossGapsAndOutOfOrder) {
+  store_.reset();
+  database_.reset();
+  std::filesystem::remove_all(dir_.path() / "db");
+  open(1);  // one partition: ordinals 0..199 in creation order
+  for (int i = 0; i < 200; ++i) put(apnsInstallation(fmt::format("i{}", i)));
+  for (int i = 0; i < 200; i += 3) ASSERT_TRUE(*store_->remove(kHub, fmt::format("i{}", i)));
+  auto reader = store_->reader(kHub, 0);
+  // Ascending with short and long gaps, then backwards, then beyond the end.
+  for (uint32_t ordinal : {1u, 2u, 3u, 4u, 5u, 50u, 51u, 190u, 10u, 0u, 199u, 500u}) {
+    auto read = reader->read(ordinal);
+    ASSERT_TRUE(read.has_value()) << read.error().message;
+    auto expected = store_->getByOrdinal(kHub, 0, ordinal);
+    ASSERT_TRUE(expected.has_value());
+    EXPECT_EQ(read->has_value(), expected->has_value()) << ordinal;
+    if (read->has_value() && expected->has_value()) {
+      EXPECT_EQ((*read)->id, (*expected)->id);
+    }
+  }
+  EXPECT_FALSE(reader->read(3)->has_value());  // removed
+  EXPECT_EQ((*reader->read(4))->id, "i4");
+  // Another hub's partition is empty.
+  EXPECT_FALSE(store_->reader("otherhub", 0)->read(4)->has_value());
 }
 
 TEST_F(InstallationStoreTest, StoresNothingInvalid) {
