@@ -45,6 +45,7 @@ bench: build
 	./$(BUILD_DIR)/bin/pushhub_microbench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 	BUILD_DIR=$(BUILD_DIR) ./bench/sim_vs_nghttpd.sh
 	BUILD_DIR=$(BUILD_DIR) ./bench/connector_vs_h2load.sh
+	BUILD_DIR=$(BUILD_DIR) ./bench/engine_vs_h2load.sh
 
 asan:
 	@$(MAKE) --no-print-directory test BUILD_DIR=build-asan BUILD_TYPE=Debug \

@@ -39,11 +39,13 @@ Server::Server(Config config)
 
 Server::~Server() {
   shutdown();
-  // The loops go first: coroutine frames they still hold reference the HTTP server's state.
-  shards_.reset();
-  http_.reset();
+  // The engine's timers belong to the loops' io_contexts: it goes before them (stopped, the loops
+  // no longer run its handlers). Then the loops, before the HTTP server whose state their
+  // coroutine frames reference.
   engine_.reset();
   kafka_.reset();
+  shards_.reset();
+  http_.reset();
   installations_.reset();
   database_.reset();
 }

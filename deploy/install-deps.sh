@@ -25,6 +25,8 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
+  # the quickstart's Kafka client (KAFKA=1 make run)
+  kcat
 )
 
 # `--fuzz`: also what `make fuzz` needs (clang 16 and its libFuzzer runtime).

@@ -46,7 +46,8 @@ export PUSHHUB_ENGINE_HUBS="${PUSHHUB_ENGINE_HUBS:-demo=$SIM_DIR/hub-demo.json}"
 if [ "${KAFKA:-0}" = "1" ]; then
   # Its own session: Ctrl-C stops pushhub first (which commits its offsets), then the trap stops
   # the broker.
-  setsid "$BUILD_DIR/bin/pushhub-kafka-dev" --exit-with-parent >"$SIM_DIR/kafka.log" 2>&1 &
+  setsid "$BUILD_DIR/bin/pushhub-kafka-dev" --exit-with-parent \
+    --bootstrap-file "$SIM_DIR/kafka.bootstrap" >"$SIM_DIR/kafka.log" 2>&1 &
   kafka_pid=$!
   trap 'kill "$sim_pid" "$kafka_pid" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
   for _ in $(seq 50); do
@@ -61,7 +62,7 @@ if [ "${KAFKA:-0}" = "1" ]; then
   fi
   export PUSHHUB_KAFKA_BROKERS="$bootstrap"
   echo "run-dev: Kafka (pushhub-kafka-dev) at $bootstrap: produce send requests to pushhub.sends," \
-    "outcomes on pushhub.outcomes"
+    "outcomes on pushhub.outcomes (address also in $SIM_DIR/kafka.bootstrap)"
 fi
 
 "$BUILD_DIR/bin/pushhub" serve "$@"

@@ -110,6 +110,13 @@ struct Engine::Shard {
   boost::asio::steady_timer checkpoint_timer;
   bool stopping = false;
   Gauge* in_flight_gauge = nullptr;
+  // Upserts queued this loop turn, by hub: written together by flushUpserts().
+  struct Upsert {
+    storage::Installation installation;
+    WriteDone done;
+  };
+  std::map<std::string, std::vector<Upsert>, std::less<>> upserts;
+  bool flush_posted = false;
 };
 
 Engine::Engine(ShardSet& shards, storage::Database& database,
@@ -796,6 +803,71 @@ void Engine::pollSchedule() {
   schedule_timer_->async_wait([this](boost::system::error_code ec) {
     if (!ec) pollSchedule();
   });
+}
+
+unsigned Engine::shardOf(std::string_view hub, std::string_view installation_id) const {
+  return installations_.partitionOf(hub, installation_id) % static_cast<unsigned>(shards_.size());
+}
+
+void Engine::upsertInstallation(std::string hub, storage::Installation installation,
+                                WriteDone done) {
+  Shard& shard = *shards_[shardOf(hub, installation.id)];
+  boost::asio::post(shard.io,
+                    [this, &shard, hub = std::move(hub), installation = std::move(installation),
+                     done = std::move(done)]() mutable {
+                      shard.upserts[hub].push_back({std::move(installation), std::move(done)});
+                      if (shard.flush_posted) return;
+                      shard.flush_posted = true;
+                      // After the handlers already queued this turn: they may add to the batch.
+                      boost::asio::post(shard.io, [this, &shard] { flushUpserts(shard); });
+                    });
+}
+
+void Engine::flushUpserts(Shard& shard) {
+  shard.flush_posted = false;
+  auto upserts = std::move(shard.upserts);
+  shard.upserts.clear();
+  for (auto& [hub, list] : upserts) {
+    std::vector<storage::Installation> batch;
+    batch.reserve(list.size());
+    for (auto& u : list) batch.push_back(std::move(u.installation));
+    auto results = installations_.upsertBatch(hub, std::move(batch));
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (results[i]) released(hub, results[i]->released);
+      list[i].done(std::move(results[i]));
+    }
+  }
+}
+
+void Engine::released(const std::string& hub,
+                      const std::optional<storage::HandleRelease>& release) {
+  if (!release) return;
+  const unsigned shard_count = static_cast<unsigned>(shards_.size());
+  boost::asio::post(shards_[release->partition % shard_count]->io, [this, hub, r = *release] {
+    if (auto ok = installations_.applyHandleRelease(hub, r); !ok) {
+      // It stays pending in the database and is finished at the next start.
+      log()->error("releasing a handle of {}: {}", r.installation_id, ok.error().message);
+    }
+  });
+}
+
+void Engine::patchInstallation(std::string hub, std::string installation_id,
+                               std::vector<storage::PatchOperation> operations, WriteDone done) {
+  Shard& shard = *shards_[shardOf(hub, installation_id)];
+  boost::asio::post(shard.io, [this, hub = std::move(hub), id = std::move(installation_id),
+                               operations = std::move(operations), done = std::move(done)] {
+    auto result = installations_.patch(hub, id, operations);
+    if (result) released(hub, result->released);
+    done(std::move(result));
+  });
+}
+
+void Engine::removeInstallation(
+    std::string hub, std::string installation_id,
+    std::function<void(std::expected<bool, storage::StoreError>&&)> done) {
+  Shard& shard = *shards_[shardOf(hub, installation_id)];
+  boost::asio::post(shard.io, [this, hub = std::move(hub), id = std::move(installation_id),
+                               done = std::move(done)] { done(installations_.remove(hub, id)); });
 }
 
 size_t Engine::running() const {

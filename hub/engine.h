@@ -103,6 +103,20 @@ class Engine {
   // A scheduled notification that has not fired: false when there is none.
   std::expected<bool, std::string> cancel(std::string_view hub, std::string_view id);
 
+  // Installation writes run on the shard that owns the installation's partition, so that a read
+  // after the callback sees the write (Azure is only eventually consistent here). `done` runs on
+  // that shard. Upserts queued in one loop turn are written as one RocksDB batch. A handle an
+  // upsert takes from another installation is released on that one's shard.
+  using WriteDone =
+      std::function<void(std::expected<storage::WriteOutcome, storage::StoreError>&&)>;
+  void upsertInstallation(std::string hub, storage::Installation installation, WriteDone done);
+  void patchInstallation(std::string hub, std::string installation_id,
+                         std::vector<storage::PatchOperation> operations, WriteDone done);
+  void removeInstallation(std::string hub, std::string installation_id,
+                          std::function<void(std::expected<bool, storage::StoreError>&&)> done);
+  // The shard that owns an installation.
+  unsigned shardOf(std::string_view hub, std::string_view installation_id) const;
+
   // Notifications running now (accepted, not finished).
   size_t running() const;
   // Deliveries in flight on all shards.
@@ -134,6 +148,8 @@ class Engine {
   void finishRun(Run& run);
   void pollSchedule();
   ShardConnectors& connectorsFor(Shard& shard, const std::string& hub);
+  void flushUpserts(Shard& shard);
+  void released(const std::string& hub, const std::optional<storage::HandleRelease>& release);
 
   ShardSet& shard_set_;
   storage::InstallationStore& installations_;

@@ -2,6 +2,7 @@
 // notifications accepted, fanned out on two shards, delivered over TLS/HTTP/2 (APNs, FCM) and
 // HTTP/1.1 (WNS), each delivery checked against the simulator's record of what it received.
 #include <csignal>
+#include <future>
 
 #include "tests/hub/engine_fixture.h"
 
@@ -334,6 +335,61 @@ TEST_F(EngineTest, WhatCannotBeDeliveredWithinTheTimeToLiveIsAbandoned) {
   EXPECT_EQ(countOf(view, Platform::kApns, PnsOutcome::kAbandoned), 1u);
   EXPECT_EQ(countOf(view, Platform::kFcmV1, PnsOutcome::kSuccess), 1u);
   EXPECT_EQ(view.status.state, NotificationState::kCompleted);
+}
+
+TEST_F(EngineTest, InstallationWritesRunOnTheOwningShardInBatchesAndAreReadableAtOnce) {
+  open();
+  std::atomic<int> done{0}, failed{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        const size_t n = static_cast<size_t>(t * 500 + i);
+        engine_->upsertInstallation(std::string(kHub), device(n, {"w"}), [&, n](auto&& result) {
+          if (!result) ++failed;
+          // Read-your-writes: the record is there when told.
+          auto stored = store_->get(kHub, fmt::format("dev-{}", n));
+          if (!stored || !*stored) ++failed;
+          ++done;
+        });
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (done < 2000 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(done.load(), 2000);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(store_->installationCount(), 2000u);
+
+  // Another installation takes dev-0's handle: dev-0 is released on its own shard.
+  Installation thief = device(0, {"w"});
+  thief.id = "thief";
+  std::promise<bool> taken;
+  engine_->upsertInstallation(std::string(kHub), thief,
+                              [&](auto&& result) { taken.set_value(result.has_value()); });
+  ASSERT_TRUE(taken.get_future().get());
+  bool expired = false;
+  for (int i = 0; i < 200 && !expired; ++i) {
+    auto stored = store_->get(kHub, "dev-0");
+    expired = stored && *stored && (*stored)->expired_push_channel;
+    if (!expired) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(expired);
+
+  std::promise<bool> patched;
+  engine_->patchInstallation(
+      std::string(kHub), "dev-1",
+      *storage::parsePatchJson(R"([{"op":"add","path":"/tags","value":"x"}])"),
+      [&](auto&& result) { patched.set_value(result.has_value()); });
+  EXPECT_TRUE(patched.get_future().get());
+  std::promise<bool> removed;
+  engine_->removeInstallation(std::string(kHub), "dev-2",
+                              [&](auto&& result) { removed.set_value(result && *result); });
+  EXPECT_TRUE(removed.get_future().get());
+  EXPECT_FALSE(*store_->get(kHub, "dev-2"));
+  EXPECT_THAT((*store_->get(kHub, "dev-1"))->tags, ::testing::Contains("x"));
 }
 
 // kill -9 in the middle of a fan-out; the restarted process resumes from its checkpoints. Every
