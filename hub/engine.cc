@@ -504,7 +504,10 @@ size_t Engine::dispatch(Shard& shard, Job& job, size_t budget) {
       target = slot.targets[slot.pos++];
       slot.next = target + 1;
     } else {
-      slot.reader.reset();  // walked: let RocksDB release what the iterator pinned
+      // Walked: let RocksDB release what the iterator pinned, and free the target list.
+      slot.reader.reset();
+      std::vector<uint32_t>().swap(slot.targets);
+      slot.pos = 0;
       ++job.current;
       continue;
     }

@@ -19,6 +19,9 @@ using namespace engine_testing;
 class KafkaTest : public EngineTest {
  protected:
   void SetUp() override {
+#ifdef PUSHHUB_TSAN
+    GTEST_SKIP() << "librdkafka's C11 threads crash under GCC 12's TSan (see tests/CMakeLists.txt)";
+#endif
     EngineTest::SetUp();
     char error[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();

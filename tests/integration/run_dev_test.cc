@@ -83,6 +83,9 @@ TEST(RunDev, StartsTheSimulatorBesidePushhubAndStopsBothOnCtrlC) {
 // KAFKA=1 make run: a local broker too; a send request produced to pushhub.sends reaches the
 // simulator through pushhub, and its summary comes back on pushhub.outcomes.
 TEST(RunDev, WithKafkaASendRequestProducedToTheSendsTopicIsDelivered) {
+#ifdef PUSHHUB_TSAN
+  GTEST_SKIP() << "librdkafka's C11 threads crash under GCC 12's TSan (see tests/CMakeLists.txt)";
+#endif
   TempDir dir;
   auto process = runDev(dir, {{"KAFKA", "1"}});
   ChildProcess& script = *process;
