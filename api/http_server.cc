@@ -1,5 +1,7 @@
 #include "api/http_server.h"
 
+#include "common/url.h"
+
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -60,28 +62,83 @@ void Router::add(http::verb method, const std::string& path, Handler handler) {
   routes_[path][method] = std::move(handler);
 }
 
+namespace {
+
+std::vector<std::string_view> splitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  while (!path.empty()) {
+    if (path.front() == '/') path.remove_prefix(1);
+    const size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+  }
+  return out;
+}
+
+template <class Handlers>
+HttpResponse methodNotAllowed(std::string_view target, http::verb method,
+                              const Handlers& handlers) {
+  std::string allow;
+  for (const auto& [m, unused] : handlers) {
+    if (!allow.empty()) allow += ", ";
+    allow += std::string(http::to_string(m));
+  }
+  auto response = errorResponse(http::status::method_not_allowed,
+                                fmt::format("{} does not accept {}; it accepts {}", target,
+                                            std::string(http::to_string(method)), allow));
+  response.set(http::field::allow, allow);
+  return response;
+}
+
+}  // namespace
+
+void Router::addPattern(http::verb method, const std::string& pattern, PatternHandler handler) {
+  std::vector<std::string> segments;
+  for (auto s : splitPath(pattern)) segments.emplace_back(s);
+  for (auto& p : patterns_) {
+    if (p.segments == segments) {
+      p.handlers[method] = std::move(handler);
+      return;
+    }
+  }
+  patterns_.push_back(Pattern{std::move(segments), {}});
+  patterns_.back().handlers[method] = std::move(handler);
+}
+
 asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& request) const {
   std::string_view target = request.target();
   target = target.substr(0, target.find('?'));
   const auto route = routes_.find(target);
-  if (route == routes_.end()) {
-    co_return errorResponse(http::status::not_found, fmt::format("no resource at {}", target));
-  }
-  const auto handler = route->second.find(request.method());
-  if (handler == route->second.end()) {
-    std::string allow;
-    for (const auto& [method, unused] : route->second) {
-      if (!allow.empty()) allow += ", ";
-      allow += std::string(http::to_string(method));
+  if (route != routes_.end()) {
+    const auto handler = route->second.find(request.method());
+    if (handler == route->second.end()) {
+      co_return methodNotAllowed(target, request.method(), route->second);
     }
-    auto response =
-        errorResponse(http::status::method_not_allowed,
-                      fmt::format("{} does not accept {}; it accepts {}", target,
-                                  std::string(http::to_string(request.method())), allow));
-    response.set(http::field::allow, allow);
-    co_return response;
+    co_return co_await handler->second(request);
   }
-  co_return co_await handler->second(request);
+  const auto segments = splitPath(target);
+  for (const auto& pattern : patterns_) {
+    if (pattern.segments.size() != segments.size()) continue;
+    PathParams params;
+    bool matched = true;
+    for (size_t i = 0; i < segments.size() && matched; ++i) {
+      const std::string& want = pattern.segments[i];
+      if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
+        auto value = percentDecode(segments[i], false);
+        matched = value.has_value() && !value->empty();
+        if (matched) params[want.substr(1, want.size() - 2)] = std::move(*value);
+      } else {
+        matched = segments[i] == want;
+      }
+    }
+    if (!matched) continue;
+    const auto handler = pattern.handlers.find(request.method());
+    if (handler == pattern.handlers.end()) {
+      co_return methodNotAllowed(target, request.method(), pattern.handlers);
+    }
+    co_return co_await handler->second(request, params);
+  }
+  co_return errorResponse(http::status::not_found, fmt::format("no resource at {}", target));
 }
 
 struct HttpServer::Connection {

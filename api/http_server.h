@@ -33,15 +33,27 @@ HttpResponse textResponse(std::string body, std::string_view content_type);
 // Runs on the shard that owns the connection; may suspend (co_await) without blocking the shard.
 using Handler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&)>;
 
-// Method + exact path -> handler. Unknown paths get 404, known paths with another method 405 with
-// an Allow header. The path is matched without its query string.
+// A pattern route's parameters by name ("/{hub}/installations/{id}" → hub, id), percent-decoded.
+using PathParams = std::map<std::string, std::string, std::less<>>;
+using PatternHandler =
+    std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&, const PathParams&)>;
+
+// Method + path -> handler: exact paths first, then patterns ("{name}" matches one non-empty
+// segment) in the order they were added. Unknown paths get 404, known paths with another method
+// 405 with an Allow header. The path is matched without its query string.
 class Router {
  public:
   void add(http::verb method, const std::string& path, Handler handler);
+  void addPattern(http::verb method, const std::string& pattern, PatternHandler handler);
   boost::asio::awaitable<HttpResponse> dispatch(const HttpRequest& request) const;
 
  private:
+  struct Pattern {
+    std::vector<std::string> segments;  // "{name}" or a literal
+    std::map<http::verb, PatternHandler> handlers;
+  };
   std::map<std::string, std::map<http::verb, Handler>, std::less<>> routes_;
+  std::vector<Pattern> patterns_;
 };
 
 struct HttpLimits {

@@ -36,6 +36,20 @@ class HttpServerTest : public ::testing::Test {
                   co_await timer.async_wait(asio::use_awaitable);
                   co_return textResponse("finally\n", "text/plain");
                 });
+    router_.addPattern(
+        http::verb::get, "/{hub}/messages/$batch",
+        [](const HttpRequest&, const PathParams& p) -> asio::awaitable<HttpResponse> {
+          co_return textResponse("batch of " + p.at("hub"), "text/plain");
+        });
+    router_.addPattern(
+        http::verb::get, "/{hub}/messages/{id}",
+        [](const HttpRequest&, const PathParams& p) -> asio::awaitable<HttpResponse> {
+          co_return textResponse(p.at("hub") + "|" + p.at("id"), "text/plain");
+        });
+    router_.addPattern(http::verb::delete_, "/{hub}/messages/{id}",
+                       [](const HttpRequest&, const PathParams&) -> asio::awaitable<HttpResponse> {
+                         co_return textResponse("deleted", "text/plain");
+                       });
     server_ = std::make_unique<HttpServer>(shards_, router_, limits, metrics_);
     auto listening = server_->listen(ListenAddress{"127.0.0.1", 0});
     ASSERT_TRUE(listening.has_value()) << listening.error();
@@ -98,6 +112,21 @@ TEST_F(HttpServerTest, AnswersUnknownPathWith404AndWrongMethodWith405) {
   EXPECT_EQ(wrong.header("allow"), "GET");
   EXPECT_TRUE(wrong.keep_alive);  // errors in routing do not cost the connection
   EXPECT_EQ(client.request("GET", "/hello").status, 200u);
+}
+
+TEST_F(HttpServerTest, PatternRoutesBindDecodedSegmentsAfterExactPaths) {
+  startServer();
+  HttpClient client(port());
+  EXPECT_EQ(client.request("GET", "/my%20hub/messages/42?api-version=2016-07").body, "my hub|42");
+  EXPECT_EQ(client.request("GET", "/demo/messages/$batch").body, "batch of demo");
+  EXPECT_EQ(client.request("DELETE", "/demo/messages/42").body, "deleted");
+  auto wrong = client.request("PUT", "/demo/messages/42");
+  EXPECT_EQ(wrong.status, 405u);
+  EXPECT_EQ(wrong.header("allow"), "DELETE, GET");
+  EXPECT_EQ(client.request("GET", "/demo/messages").status, 404u);
+  EXPECT_EQ(client.request("GET", "/demo/messages/42/more").status, 404u);
+  EXPECT_EQ(client.request("GET", "/demo/messages/%zz").status, 404u);
+  EXPECT_EQ(client.request("GET", "/hello").body, "hello\n");
 }
 
 TEST_F(HttpServerTest, RefusesTooLargeBodyWith413AndCloses) {
