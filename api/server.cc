@@ -127,6 +127,11 @@ std::expected<void, std::string> Server::start() {
         [kafka_ptr](const hub::DeadHandle& dead) { kafka_ptr->publishDeadHandle(dead); },
         [kafka_ptr](const hub::NotificationView& view) { kafka_ptr->publishFinished(view); }});
   }
+  auto rules = parseSasRules(config_.auth.rules);
+  if (!rules) return std::unexpected("auth.rules: " + rules.error());
+  auth_ = std::make_unique<SasAuthenticator>(std::move(*rules));
+  azure_ = std::make_unique<AzureApi>(*engine_, *installations_, *auth_, AzureApi::Options{});
+  azure_->addRoutes(router_);
   shards_->start();
   if (auto started = engine_->start(); !started) return std::unexpected(started.error());
   if (kafka_) {

@@ -6,7 +6,9 @@
 #include <memory>
 #include <string>
 
+#include "api/azure_api.h"
 #include "api/http_server.h"
+#include "api/sas.h"
 #include "common/metrics.h"
 #include "common/shard_set.h"
 #include "hub/config.h"
@@ -51,6 +53,8 @@ class Server {
   std::unique_ptr<ShardSet> shards_;
   std::unique_ptr<hub::Engine> engine_;
   std::unique_ptr<hub::KafkaIngest> kafka_;
+  std::unique_ptr<SasAuthenticator> auth_;
+  std::unique_ptr<AzureApi> azure_;
   std::atomic<bool> ready_{false};
   bool running_ = false;  // the shards and the HTTP server were started
   bool stopped_ = false;

@@ -130,6 +130,16 @@ const std::vector<ConfigKey> kKeys = {
      [](const Config& c) {
        return tomlString(c.log.format == LogFormat::kJson ? "json" : "text");
      }},
+    {"auth", "rules", ValueKind::kString,
+     "Namespace-level Shared Access Signature rules the REST API accepts, as "
+     "\"name=key:rights;…\" with rights among Listen, Send, Manage (e.g. "
+     "\"DefaultFullSharedAccessSignature=<key>:Listen,Send,Manage\"). Tokens are signed with the "
+     "key as Azure's SDKs do. Empty: every Azure route answers 401.",
+     [](Config& c, const ConfigValue& v) -> Problem {
+       c.auth.rules = asString(v);
+       return std::nullopt;
+     },
+     [](const Config& c) { return tomlString(c.auth.rules.empty() ? "" : "<set>"); }},
     {"engine", "hubs", ValueKind::kString,
      "Hubs this process serves and where their push-service credentials are: \"name=file,…\", "
      "each file a hub definition (JSON, the shape `pushhub-sim keygen` writes to "

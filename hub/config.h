@@ -51,6 +51,10 @@ struct Config {
     std::chrono::milliseconds checkpoint_interval{200};
     std::chrono::seconds time_to_live{30 * 60};
   } engine;
+  struct Auth {
+    // Namespace-level SAS rules: "name=key:Listen,Send,Manage;…" (api/sas.h).
+    std::string rules;
+  } auth;
   struct Kafka {
     std::string brokers;  // empty: no Kafka intake
     std::string group_id = "pushhub";

@@ -865,6 +865,15 @@ void Engine::patchInstallation(std::string hub, std::string installation_id,
   });
 }
 
+void Engine::readInstallation(
+    std::string hub, std::string installation_id,
+    std::function<void(std::expected<std::optional<storage::Installation>, storage::StoreError>&&)>
+        done) {
+  Shard& shard = *shards_[shardOf(hub, installation_id)];
+  boost::asio::post(shard.io, [this, hub = std::move(hub), id = std::move(installation_id),
+                               done = std::move(done)] { done(installations_.get(hub, id)); });
+}
+
 void Engine::removeInstallation(
     std::string hub, std::string installation_id,
     std::function<void(std::expected<bool, storage::StoreError>&&)> done) {

@@ -114,6 +114,11 @@ class Engine {
                          std::vector<storage::PatchOperation> operations, WriteDone done);
   void removeInstallation(std::string hub, std::string installation_id,
                           std::function<void(std::expected<bool, storage::StoreError>&&)> done);
+  void readInstallation(
+      std::string hub, std::string installation_id,
+      std::function<
+          void(std::expected<std::optional<storage::Installation>, storage::StoreError>&&)>
+          done);
   // The shard that owns an installation.
   unsigned shardOf(std::string_view hub, std::string_view installation_id) const;
 

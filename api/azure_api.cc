@@ -1,0 +1,357 @@
+#include "api/azure_api.h"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <random>
+
+#include "common/url.h"
+#include "common/xml.h"
+#include "hub/outcomes.h"
+#include "storage/installation_json.h"
+
+namespace pushhub::api {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Starts work that answers through a callback (on any thread) and resumes the coroutine on its
+// own executor with the answer. A plain function returning the awaitable (not a coroutine
+// itself: GCC 12 destroys a coroutine's by-value parameters twice when a lambda moves them).
+template <class T>
+asio::awaitable<T> awaitCallback(std::function<void(std::function<void(T)>)> start) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      [start = std::move(start)](auto handler) {
+        auto executor = asio::get_associated_executor(handler);
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        start([shared, executor](T result) {
+          asio::post(executor, [shared, result = std::move(result)]() mutable {
+            std::move (*shared)(std::move(result));
+          });
+        });
+      },
+      asio::use_awaitable);
+}
+
+std::string queryOf(const HttpRequest& request) {
+  const std::string_view target = request.target();
+  const size_t q = target.find('?');
+  return q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
+}
+
+// A query flag as the docs (`?direct`) and the JS SDK (`direct=true`) write it: present is true.
+bool hasQueryFlag(const HttpRequest& request, std::string_view name) {
+  auto fields = parseForm(queryOf(request));
+  if (!fields) return false;
+  for (const auto& [k, v] : *fields) {
+    if (k == name) return true;
+  }
+  return false;
+}
+
+std::string pathOf(const HttpRequest& request) {
+  const std::string_view target = request.target();
+  return std::string(target.substr(0, target.find('?')));
+}
+
+std::string newTrackingId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t a = rng(), b = rng();
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
+                     0x8000 | (b >> 48 & 0x3fff), b & 0xffffffffffffull);
+}
+
+HttpResponse withBody(http::status status, std::string body, std::string_view content_type) {
+  HttpResponse response{status, 11};
+  response.set(http::field::content_type, content_type);
+  response.body() = std::move(body);
+  return response;
+}
+
+HttpResponse storeError(const storage::StoreError& error) {
+  switch (error.code) {
+    case storage::StoreError::Code::kInvalid:
+      return azureError(http::status::bad_request, error.message);
+    case storage::StoreError::Code::kNotFound:
+      return azureError(http::status::not_found, error.message);
+    case storage::StoreError::Code::kStorage: break;
+  }
+  return azureError(http::status::internal_server_error, "storage failed: " + error.message);
+}
+
+}  // namespace
+
+HttpResponse azureError(http::status status, std::string_view detail) {
+  std::string body = fmt::format("<Error><Code>{}</Code><Detail>", static_cast<unsigned>(status));
+  appendXmlEscaped(body, detail);
+  body += "</Detail></Error>";
+  return withBody(status, std::move(body), "application/xml; charset=utf-8");
+}
+
+AzureApi::AzureApi(hub::Engine& engine, storage::InstallationStore& installations,
+                   const SasAuthenticator& auth, Options options)
+    : engine_(engine), installations_(installations), auth_(auth), options_(std::move(options)) {
+  if (!options_.now_seconds) {
+    options_.now_seconds = [] {
+      return std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+}
+
+void AzureApi::addRoutes(Router& router) {
+  using V = http::verb;
+  const auto bind = [this](auto method) {
+    return
+        [this, method](const HttpRequest& r, const PathParams& p) -> asio::awaitable<HttpResponse> {
+          co_return co_await (this->*method)(r, p);
+        };
+  };
+  router.addPattern(V::put, "/{hub}/installations/{id}", bind(&AzureApi::putInstallation));
+  router.addPattern(V::get, "/{hub}/installations/{id}", bind(&AzureApi::getInstallation));
+  router.addPattern(V::patch, "/{hub}/installations/{id}", bind(&AzureApi::patchInstallation));
+  router.addPattern(V::delete_, "/{hub}/installations/{id}", bind(&AzureApi::deleteInstallation));
+  router.addPattern(
+      V::post, "/{hub}/messages",
+      [this](const HttpRequest& r, const PathParams& p) -> asio::awaitable<HttpResponse> {
+        co_return co_await send(r, p, false);
+      });
+  router.addPattern(V::get, "/{hub}/messages/{id}", bind(&AzureApi::telemetry));
+  router.addPattern(
+      V::post, "/{hub}/schedulednotifications",
+      [this](const HttpRequest& r, const PathParams& p) -> asio::awaitable<HttpResponse> {
+        co_return co_await send(r, p, true);
+      });
+  router.addPattern(V::delete_, "/{hub}/schedulednotifications/{id}",
+                    bind(&AzureApi::cancelScheduled));
+}
+
+std::optional<HttpResponse> AzureApi::refuse(const HttpRequest& request, const std::string& hub,
+                                             uint8_t right) const {
+  auto ok = auth_.check(request[http::field::authorization], request[http::field::host],
+                        pathOf(request), hub, right, options_.now_seconds());
+  if (!ok) {
+    return azureError(
+        ok.error().status == 403 ? http::status::forbidden : http::status::unauthorized,
+        ok.error().detail);
+  }
+  if (!engine_.hasHub(hub)) {
+    return azureError(http::status::not_found, fmt::format("hub \"{}\" does not exist", hub));
+  }
+  return std::nullopt;
+}
+
+std::string AzureApi::absoluteUrl(const HttpRequest& request, std::string_view path) const {
+  return fmt::format("{}://{}{}", options_.scheme, std::string(request[http::field::host]), path);
+}
+
+asio::awaitable<HttpResponse> AzureApi::putInstallation(const HttpRequest& request,
+                                                        const PathParams& params) {
+  const std::string& hub = params.at("hub");
+  const std::string& id = params.at("id");
+  if (auto refused = refuse(request, hub, kListen)) co_return *refused;
+  auto parsed = storage::parseInstallationJson(request.body());
+  if (!parsed) co_return azureError(http::status::bad_request, parsed.error().message());
+  if (parsed->id != id) {
+    co_return azureError(
+        http::status::bad_request,
+        fmt::format("installationId \"{}\" does not match the URL's \"{}\"", parsed->id, id));
+  }
+  using Result = std::expected<storage::WriteOutcome, storage::StoreError>;
+  Result result = co_await awaitCallback<Result>([&](std::function<void(Result)> done) {
+    engine_.upsertInstallation(hub, std::move(*parsed),
+                               [done = std::move(done)](Result&& r) { done(std::move(r)); });
+  });
+  if (!result) co_return storeError(result.error());
+  HttpResponse response{http::status::ok, 11};
+  response.set(http::field::content_location,
+               absoluteUrl(request, fmt::format("/{}/installations/{}", hub, percentEncode(id))));
+  co_return response;
+}
+
+asio::awaitable<HttpResponse> AzureApi::getInstallation(const HttpRequest& request,
+                                                        const PathParams& params) {
+  const std::string& hub = params.at("hub");
+  const std::string& id = params.at("id");
+  if (auto refused = refuse(request, hub, kListen)) co_return *refused;
+  using Result = std::expected<std::optional<storage::Installation>, storage::StoreError>;
+  Result result = co_await awaitCallback<Result>([&](std::function<void(Result)> done) {
+    engine_.readInstallation(hub, id, [done = std::move(done)](Result&& r) { done(std::move(r)); });
+  });
+  if (!result) co_return storeError(result.error());
+  if (!*result) {
+    co_return azureError(http::status::not_found,
+                         fmt::format("installation \"{}\" does not exist", id));
+  }
+  co_return withBody(http::status::ok, storage::installationToJson(**result),
+                     "application/json; charset=utf-8");
+}
+
+asio::awaitable<HttpResponse> AzureApi::patchInstallation(const HttpRequest& request,
+                                                          const PathParams& params) {
+  const std::string& hub = params.at("hub");
+  const std::string& id = params.at("id");
+  if (auto refused = refuse(request, hub, kListen)) co_return *refused;
+  auto operations = storage::parsePatchJson(request.body());
+  if (!operations) co_return azureError(http::status::bad_request, operations.error().message());
+  using Result = std::expected<storage::WriteOutcome, storage::StoreError>;
+  Result result = co_await awaitCallback<Result>([&](std::function<void(Result)> done) {
+    engine_.patchInstallation(hub, id, std::move(*operations),
+                              [done = std::move(done)](Result&& r) { done(std::move(r)); });
+  });
+  if (!result) co_return storeError(result.error());
+  HttpResponse response{http::status::ok, 11};  // not the docs' 204: the JS SDK wants 200
+  response.set(http::field::content_location,
+               absoluteUrl(request, fmt::format("/{}/installations/{}", hub, percentEncode(id))));
+  co_return response;
+}
+
+asio::awaitable<HttpResponse> AzureApi::deleteInstallation(const HttpRequest& request,
+                                                           const PathParams& params) {
+  const std::string& hub = params.at("hub");
+  const std::string& id = params.at("id");
+  if (auto refused = refuse(request, hub, kListen)) co_return *refused;
+  using Result = std::expected<bool, storage::StoreError>;
+  Result result = co_await awaitCallback<Result>([&](std::function<void(Result)> done) {
+    engine_.removeInstallation(hub, id,
+                               [done = std::move(done)](Result&& r) { done(std::move(r)); });
+  });
+  if (!result) co_return storeError(result.error());
+  co_return HttpResponse{http::status::no_content, 11};  // also when there was none
+}
+
+asio::awaitable<HttpResponse> AzureApi::send(const HttpRequest& request, const PathParams& params,
+                                             bool scheduled) {
+  const std::string& hub = params.at("hub");
+  if (auto refused = refuse(request, hub, kSend)) co_return *refused;
+  hub::Notification n;
+  n.hub = hub;
+  const std::string_view format = request["ServiceBusNotification-Format"];
+  if (format.empty()) {
+    co_return azureError(http::status::bad_request,
+                         "the ServiceBusNotification-Format header is missing");
+  }
+  if (auto ok = hub::parseFormat(format, n.content); !ok) {
+    co_return azureError(http::status::bad_request, "ServiceBusNotification-Format: " + ok.error());
+  }
+  if (n.content.kind == hub::NotificationContent::Kind::kTemplate) {
+    // A JSON object with only string properties.
+    rapidjson::Document doc;
+    doc.Parse(request.body().data(), request.body().size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      co_return azureError(http::status::bad_request,
+                           "a template notification's body is a JSON object of string properties");
+    }
+    for (const auto& m : doc.GetObject()) {
+      if (!m.value.IsString()) {
+        co_return azureError(http::status::bad_request,
+                             fmt::format("property \"{}\" is not a string", m.name.GetString()));
+      }
+      n.content.properties.set(m.name.GetString(),
+                               std::string(m.value.GetString(), m.value.GetStringLength()));
+    }
+  } else {
+    n.content.body = request.body();
+  }
+  for (const auto& field : request) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name.starts_with("apns-") || name.starts_with("x-wns-")) {
+      n.content.headers.emplace_back(std::move(name), std::string(field.value()));
+    } else if (name == "servicebusnotification-apns-expiry") {
+      n.content.headers.emplace_back("apns-expiration", std::string(field.value()));
+    }
+  }
+  const std::string_view tags = request["ServiceBusNotification-Tags"];
+  if (hasQueryFlag(request, "direct")) {
+    const std::string_view handle = request["ServiceBusNotification-DeviceHandle"];
+    if (handle.empty()) {
+      co_return azureError(http::status::bad_request,
+                           "a direct send needs the ServiceBusNotification-DeviceHandle header");
+    }
+    n.target = hub::TargetKind::kHandles;
+    n.handles = {std::string(handle)};
+  } else if (!tags.empty()) {
+    n.target = hub::TargetKind::kExpression;
+    n.expression = std::string(tags);
+  }
+  if (scheduled) {
+    const std::string_view when = request["ServiceBusNotification-ScheduleTime"];
+    auto at = parseIso8601(when);
+    if (!at) {
+      co_return azureError(
+          http::status::bad_request,
+          "ServiceBusNotification-ScheduleTime is missing or not an ISO 8601 time");
+    }
+    n.scheduled_for = std::max<UnixMillis>(*at, 1);
+  }
+  auto accepted = engine_.send(std::move(n));
+  if (!accepted) {
+    const auto& e = accepted.error();
+    const auto status = e.code == hub::SendError::Code::kInvalid ? http::status::bad_request
+                        : e.code == hub::SendError::Code::kUnknownHub
+                            ? http::status::not_found
+                            : http::status::service_unavailable;
+    co_return azureError(status, e.message);
+  }
+  HttpResponse response{http::status::created, 11};  // not the docs' 200: the JS SDK wants 201
+  const std::string resource = scheduled ? "schedulednotifications" : "messages";
+  response.set(http::field::location,
+               absoluteUrl(request, fmt::format("/{}/{}/{}?api-version=2015-04", hub, resource,
+                                                accepted->notification.id)));
+  const std::string tracking = newTrackingId();
+  response.set("TrackingId", tracking);
+  response.set("x-ms-correlation-request-id", tracking);
+  co_return response;
+}
+
+asio::awaitable<HttpResponse> AzureApi::telemetry(const HttpRequest& request,
+                                                  const PathParams& params) {
+  const std::string& hub = params.at("hub");
+  const std::string& id = params.at("id");
+  if (auto refused = refuse(request, hub, kManage)) co_return *refused;
+  auto view = engine_.details(hub, id);
+  if (!view) co_return azureError(http::status::internal_server_error, view.error());
+  if (!*view) {
+    co_return azureError(http::status::not_found,
+                         fmt::format("notification \"{}\" does not exist", id));
+  }
+  hub::NotificationDetails details;
+  details.id = id;
+  details.location =
+      absoluteUrl(request, fmt::format("/{}/messages/{}?api-version=2015-04", hub, id));
+  details.state = (*view)->status.state;
+  details.enqueue_time = (*view)->notification.enqueue_time;
+  details.start_time = (*view)->status.start_time;
+  details.end_time = (*view)->status.end_time;
+  details.body = (*view)->notification.content.body;
+  details.target_platforms = {(*view)->notification.formatName()};
+  hub::OutcomeTally tally;
+  for (const auto& c : (*view)->status.counts) tally.add(c.platform, c.outcome, c.n);
+  co_return withBody(http::status::ok, hub::notificationDetailsXml(details, tally),
+                     "application/xml; charset=utf-8");
+}
+
+asio::awaitable<HttpResponse> AzureApi::cancelScheduled(const HttpRequest& request,
+                                                        const PathParams& params) {
+  const std::string& hub = params.at("hub");
+  const std::string& id = params.at("id");
+  if (auto refused = refuse(request, hub, kSend)) co_return *refused;
+  auto cancelled = engine_.cancel(hub, id);
+  if (!cancelled) co_return azureError(http::status::internal_server_error, cancelled.error());
+  if (!*cancelled) {
+    co_return azureError(http::status::not_found,
+                         fmt::format("no scheduled notification \"{}\" waits to be sent", id));
+  }
+  co_return HttpResponse{http::status::ok, 11};
+}
+
+}  // namespace pushhub::api
