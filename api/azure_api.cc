@@ -153,6 +153,17 @@ std::string AzureApi::absoluteUrl(const HttpRequest& request, std::string_view p
   return fmt::format("{}://{}{}", options_.scheme, std::string(request[http::field::host]), path);
 }
 
+HttpResponse AzureApi::written(
+    const HttpRequest& request, const std::string& hub, const std::string& id,
+    const std::expected<storage::WriteOutcome, storage::StoreError>& result) const {
+  if (!result) return storeError(result.error());
+  // PUT and PATCH: 200 (PATCH not the docs' 204: the JS SDK wants 200).
+  HttpResponse response{http::status::ok, 11};
+  response.set(http::field::content_location,
+               absoluteUrl(request, fmt::format("/{}/installations/{}", hub, percentEncode(id))));
+  return response;
+}
+
 asio::awaitable<HttpResponse> AzureApi::putInstallation(const HttpRequest& request,
                                                         const PathParams& params) {
   const std::string& hub = params.at("hub");
@@ -170,11 +181,7 @@ asio::awaitable<HttpResponse> AzureApi::putInstallation(const HttpRequest& reque
     engine_.upsertInstallation(hub, std::move(*parsed),
                                [done = std::move(done)](Result&& r) { done(std::move(r)); });
   });
-  if (!result) co_return storeError(result.error());
-  HttpResponse response{http::status::ok, 11};
-  response.set(http::field::content_location,
-               absoluteUrl(request, fmt::format("/{}/installations/{}", hub, percentEncode(id))));
-  co_return response;
+  co_return written(request, hub, id, result);
 }
 
 asio::awaitable<HttpResponse> AzureApi::getInstallation(const HttpRequest& request,
@@ -207,11 +214,7 @@ asio::awaitable<HttpResponse> AzureApi::patchInstallation(const HttpRequest& req
     engine_.patchInstallation(hub, id, std::move(*operations),
                               [done = std::move(done)](Result&& r) { done(std::move(r)); });
   });
-  if (!result) co_return storeError(result.error());
-  HttpResponse response{http::status::ok, 11};  // not the docs' 204: the JS SDK wants 200
-  response.set(http::field::content_location,
-               absoluteUrl(request, fmt::format("/{}/installations/{}", hub, percentEncode(id))));
-  co_return response;
+  co_return written(request, hub, id, result);
 }
 
 asio::awaitable<HttpResponse> AzureApi::deleteInstallation(const HttpRequest& request,

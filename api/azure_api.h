@@ -49,6 +49,10 @@ class AzureApi {
   std::optional<HttpResponse> refuse(const HttpRequest& request, const std::string& hub,
                                      uint8_t right) const;
   std::string absoluteUrl(const HttpRequest& request, std::string_view path) const;
+  // The answer to an installation write.
+  HttpResponse written(
+      const HttpRequest& request, const std::string& hub, const std::string& id,
+      const std::expected<storage::WriteOutcome, storage::StoreError>& result) const;
 
   hub::Engine& engine_;
   storage::InstallationStore& installations_;
