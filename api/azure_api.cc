@@ -339,6 +339,12 @@ asio::awaitable<HttpResponse> AzureApi::telemetry(const HttpRequest& request,
   details.target_platforms = {(*view)->notification.formatName()};
   hub::OutcomeTally tally;
   for (const auto& c : (*view)->status.counts) tally.add(c.platform, c.outcome, c.n);
+  // pushhub's JSON form when asked for; Azure's XML otherwise.
+  if (std::string_view(request[http::field::accept]).find("application/json") !=
+      std::string_view::npos) {
+    co_return withBody(http::status::ok, hub::notificationDetailsJson(details, tally),
+                       "application/json; charset=utf-8");
+  }
   co_return withBody(http::status::ok, hub::notificationDetailsXml(details, tally),
                      "application/xml; charset=utf-8");
 }

@@ -286,27 +286,16 @@ void KafkaIngest::publishDeadHandle(const DeadHandle& dead) {
 }
 
 void KafkaIngest::publishFinished(const NotificationView& view) {
-  std::string counts;
-  for (size_t p = 0; p < storage::kPlatformCount; ++p) {
-    std::string outcomes;
-    for (const auto& c : view.status.counts) {
-      if (static_cast<size_t>(c.platform) != p) continue;
-      outcomes += fmt::format("{}{}:{}", outcomes.empty() ? "" : ",",
-                              jsonQuoted(connectors::outcomeName(c.outcome)), c.n);
-    }
-    if (outcomes.empty()) continue;
-    counts +=
-        fmt::format("{}{}:{{{}}}", counts.empty() ? "" : ",",
-                    jsonQuoted(storage::platformName(static_cast<storage::Platform>(p))), outcomes);
-  }
+  OutcomeTally tally;
+  for (const auto& c : view.status.counts) tally.add(c.platform, c.outcome, c.n);
   const Notification& n = view.notification;
   publish(n.id,
           fmt::format(R"({{"type":"completed","hub":{},"id":{},"state":{},"enqueue_time":{},)"
-                      R"("start_time":{},"end_time":{},"counts":{{{}}}}})",
+                      R"("start_time":{},"end_time":{},"counts":{}}})",
                       jsonQuoted(n.hub), jsonQuoted(n.id), jsonQuoted(stateName(view.status.state)),
                       jsonQuoted(formatIso8601(n.enqueue_time)),
                       jsonQuoted(formatIso8601(view.status.start_time)),
-                      jsonQuoted(formatIso8601(view.status.end_time)), counts));
+                      jsonQuoted(formatIso8601(view.status.end_time)), outcomeCountsJson(tally)));
 }
 
 }  // namespace pushhub::hub

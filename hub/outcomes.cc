@@ -1,5 +1,7 @@
 #include "hub/outcomes.h"
 
+#include "common/json.h"
+
 #include <fmt/format.h>
 
 #include "common/xml.h"
@@ -79,6 +81,44 @@ std::string notificationDetailsXml(const NotificationDetails& details, const Out
   counts(storage::Platform::kWns, "WnsOutcomeCounts");
   out += "</NotificationDetails>";
   return out;
+}
+
+std::string outcomeCountsJson(const OutcomeTally& tally) {
+  std::string out = "{";
+  for (size_t p = 0; p < storage::kPlatformCount; ++p) {
+    const auto platform = static_cast<storage::Platform>(p);
+    if (tally.total(platform) == 0) continue;
+    if (out.size() > 1) out += ',';
+    out += fmt::format("{}:{{", jsonQuoted(storage::platformName(platform)));
+    bool first = true;
+    for (size_t o = 0; o < connectors::kPnsOutcomeCount; ++o) {
+      const auto outcome = static_cast<connectors::PnsOutcome>(o);
+      const uint64_t n = tally.count(platform, outcome);
+      if (n == 0) continue;
+      out +=
+          fmt::format("{}{}:{}", first ? "" : ",", jsonQuoted(connectors::outcomeName(outcome)), n);
+      first = false;
+    }
+    out += '}';
+  }
+  out += '}';
+  return out;
+}
+
+std::string notificationDetailsJson(const NotificationDetails& details, const OutcomeTally& tally) {
+  std::string platforms;
+  for (const auto& p : details.target_platforms) {
+    platforms += (platforms.empty() ? "" : ",") + jsonQuoted(p);
+  }
+  const auto time = [](UnixMillis t) {
+    return t == 0 ? std::string("null") : jsonQuoted(formatIso8601(t));
+  };
+  return fmt::format(
+      R"({{"notificationId":{},"location":{},"state":{},"enqueueTime":{},"startTime":{},)"
+      R"("endTime":{},"targetPlatforms":[{}],"counts":{}}})",
+      jsonQuoted(details.id), jsonQuoted(details.location), jsonQuoted(stateName(details.state)),
+      time(details.enqueue_time), time(details.start_time), time(details.end_time), platforms,
+      outcomeCountsJson(tally));
 }
 
 }  // namespace pushhub::hub

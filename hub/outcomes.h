@@ -66,4 +66,12 @@ struct NotificationDetails {
 // Gcm).
 std::string notificationDetailsXml(const NotificationDetails& details, const OutcomeTally& tally);
 
+// The counts as JSON, by platform name then outcome name, non-zero ones only:
+// {"apns":{"Success":9,"ExpiredChannel":1},"fcmv1":{"Success":4}}.
+std::string outcomeCountsJson(const OutcomeTally& tally);
+// The same details as JSON (pushhub's own form, for Accept: application/json):
+// {"notificationId":…,"location":…,"state":…,"enqueueTime":…,"startTime":…,"endTime":…,
+//  "targetPlatforms":[…],"counts":{…}}.
+std::string notificationDetailsJson(const NotificationDetails& details, const OutcomeTally& tally);
+
 }  // namespace pushhub::hub

@@ -168,6 +168,12 @@ TEST_F(AzureApiTest, ATemplateSendToATagIsDeliveredAndItsTelemetryShowsTheCounts
   size_t delivered = 0;
   for (const auto& r : records()) delivered += r.body == R"({"aps":{"alert":"from REST"}})";
   EXPECT_EQ(delivered, 3u);
+  auto json = call("GET", "/demo/messages/" + id, {}, {{"Accept", "application/json"}});
+  EXPECT_EQ(json.status, 200u);
+  EXPECT_EQ(json.header("content-type"), "application/json; charset=utf-8");
+  EXPECT_THAT(json.body, HasSubstr(R"("state":"Completed")"));
+  EXPECT_THAT(json.body,
+              HasSubstr(R"("targetPlatforms":["template"],"counts":{"apns":{"Success":3}})"));
   EXPECT_EQ(call("GET", "/demo/messages/nope").status, 404u);
 }
 
