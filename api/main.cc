@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "api/sas.h"
 #include "api/server.h"
 #include "common/build_info.h"
 #include "common/log.h"
@@ -139,6 +140,23 @@ int main(int argc, char** argv) {
       "config", "Print the effective configuration (defaults, file, environment) as TOML");
   addConfigOptions(*config_command, config_options, true);
 
+  std::string token_resource, token_rule = "DefaultFullSharedAccessSignature", token_key;
+  int64_t token_ttl = 3600;
+  auto* token_command = app.add_subcommand(
+      "sas-token",
+      "Print an Authorization header value (SharedAccessSignature) for a resource, signed as "
+      "Azure's SDKs sign it");
+  token_command
+      ->add_option("--resource", token_resource,
+                   "What the token is for: the namespace root or a hub, e.g. "
+                   "http://127.0.0.1:7070/")
+      ->required();
+  token_command->add_option("--rule", token_rule, "The rule's name (skn)");
+  token_command->add_option("--key", token_key, "The rule's key (as configured in auth.rules)")
+      ->required();
+  token_command->add_option("--ttl", token_ttl, "Seconds the token is valid")
+      ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 24 * 3600));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -147,6 +165,15 @@ int main(int argc, char** argv) {
   }
 
   if (serve_command->parsed()) return serve(serve_options);
+  if (token_command->parsed()) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    std::cout << pushhub::api::makeSasToken(token_resource, {token_rule, token_key, 0},
+                                            now + token_ttl)
+              << "\n";
+    return 0;
+  }
   if (config_command->parsed()) {
     auto config = buildConfig(config_options);
     if (!config) return kExitUsage;

@@ -42,6 +42,12 @@ sed -e "s/localhost:2197/localhost:$apns/g" -e "s/localhost:2198/localhost:$fcm/
   "$SIM_DIR/credentials.json" >"$SIM_DIR/hub-demo.json"
 export PUSHHUB_ENGINE_HUBS="${PUSHHUB_ENGINE_HUBS:-demo=$SIM_DIR/hub-demo.json}"
 
+# The REST API's rule: a key made once, kept in $SIM_DIR/sas.key (tokens: `pushhub sas-token`).
+if [ ! -f "$SIM_DIR/sas.key" ]; then
+  head -c 32 /dev/urandom | base64 | tr -d '\n' >"$SIM_DIR/sas.key"
+fi
+export PUSHHUB_AUTH_RULES="${PUSHHUB_AUTH_RULES:-DefaultFullSharedAccessSignature=$(cat "$SIM_DIR/sas.key"):Listen,Send,Manage}"
+
 # KAFKA=1: a local Kafka-protocol broker too (pushhub-kafka-dev), and pushhub reading from it.
 if [ "${KAFKA:-0}" = "1" ]; then
   # Its own session: Ctrl-C stops pushhub first (which commits its offsets), then the trap stops

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -268,6 +270,9 @@ int main(int argc, char** argv) {
                  "SERVICE:KIND=VALUE, SERVICE apns|fcm|wns|all, KIND 500|503|throttle|reset "
                  "(rates 0..1), goaway-every (N), latency-us, jitter-us");
   app.add_option("--record", record, "Append every accepted notification as a JSON line");
+  bool exit_with_parent = false;
+  app.add_flag("--exit-with-parent", exit_with_parent,
+               "Stop when the process that started this one dies (tests, scripts)");
   app.add_option("--loops", options.loops, "Event loops (0: one per core)")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
@@ -297,6 +302,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : kExitUsage;
+  }
+  if (exit_with_parent) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1) return 0;  // the parent is already gone
   }
   const auto fail = [](int code, const std::string& message) {
     std::cerr << "pushhub-sim: " << message << "\n";

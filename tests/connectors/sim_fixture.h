@@ -133,6 +133,8 @@ class SimTest : public ::testing::Test {
         {"--bad-prefix", "bbbb"},
         {"--foreign-prefix", "f0f0"},
         {"--offline-prefix", "0ff"}};
+    // A test process that crashes does not leave its simulator behind.
+    extra.push_back("--exit-with-parent");
     std::vector<std::string> args = {"--config", conf_};
     for (const auto& [flag, value] : defaults) {
       if (std::find(extra.begin(), extra.end(), flag) == extra.end()) {

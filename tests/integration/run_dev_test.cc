@@ -73,6 +73,38 @@ TEST(RunDev, StartsTheSimulatorBesidePushhubAndStopsBothOnCtrlC) {
   EXPECT_EQ(HttpClient(admin_port).request("GET", "/stats").status, 200u);
   EXPECT_EQ(HttpClient(hub_port).request("GET", "/healthz").status, 200u);
 
+  // The REST quickstart: a token from the dev key, an installation, a template send to its tag,
+  // the simulator receives it.
+  const std::string key = [&] {
+    std::ifstream in(dir.path() / "sim" / "sas.key");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  ASSERT_FALSE(key.empty());
+  ChildProcess minted(PUSHHUB_BINARY,
+                      {"sas-token", "--resource", "http://127.0.0.1/", "--key", key});
+  minted.drainOutput(10s);
+  ASSERT_EQ(minted.waitForExit(10s), 0) << minted.output();
+  std::string token = minted.output();
+  token.erase(token.find_last_not_of("\n") + 1);
+  HttpClient api(hub_port);
+  const auto put = api.request(
+      "PUT", "/demo/installations/phone-1",
+      R"({"installationId":"phone-1","platform":"apns","pushChannel":")" + std::string(64, 'a') +
+          R"(","tags":["news"],"templates":{"t":{"body":"{\"aps\":{\"alert\":\"$(m)\"}}"}}})",
+      {{"Authorization", token}, {"Content-Type", "application/json"}});
+  EXPECT_EQ(put.status, 200u) << put.body;
+  const auto sent = api.request("POST", "/demo/messages", R"({"m":"hello"})",
+                                {{"Authorization", token},
+                                 {"ServiceBusNotification-Format", "template"},
+                                 {"ServiceBusNotification-Tags", "news"}});
+  EXPECT_EQ(sent.status, 201u) << sent.body;
+  std::string stats;
+  for (int i = 0; i < 200 && stats.find(R"("accepted":1)") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(25ms);
+    stats = HttpClient(admin_port).request("GET", "/stats").body;
+  }
+  EXPECT_THAT(stats, HasSubstr(R"("apns":{"requests":1,"accepted":1)"));
+
   script.signalGroup(SIGINT);
   EXPECT_EQ(script.waitForExit(30s), 0) << script.output();
   EXPECT_THAT(script.output(), HasSubstr("stopped"));
