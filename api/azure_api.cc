@@ -132,6 +132,7 @@ void AzureApi::addRoutes(Router& router) {
       });
   router.addPattern(V::delete_, "/{hub}/schedulednotifications/{id}",
                     bind(&AzureApi::cancelScheduled));
+  router.addPattern(V::post, "/{hub}/registrationIDs", bind(&AzureApi::newRegistrationId));
 }
 
 std::optional<HttpResponse> AzureApi::refuse(const HttpRequest& request, const std::string& hub,
@@ -361,6 +362,22 @@ asio::awaitable<HttpResponse> AzureApi::cancelScheduled(const HttpRequest& reque
                          fmt::format("no scheduled notification \"{}\" waits to be sent", id));
   }
   co_return HttpResponse{http::status::ok, 11};
+}
+
+asio::awaitable<HttpResponse> AzureApi::newRegistrationId(const HttpRequest& request,
+                                                          const PathParams& params) {
+  const std::string& hub = params.at("hub");
+  if (auto refused = refuse(request, hub, kListen)) co_return *refused;
+  // Azure's form: two 63-bit numbers and a sequence ("7619785862101227384-7840974832647865618-3").
+  // Nothing is stored until the registration itself is written.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::string id = fmt::format("{}-{}-1", rng() >> 1, rng() >> 1);
+  HttpResponse response{http::status::created, 11};
+  // The JS SDK checks that the Location starts with "https://" literally, whatever the scheme.
+  response.set(http::field::location,
+               fmt::format("https://{}/{}/registrations/{}",
+                           std::string(request[http::field::host]), hub, id));
+  co_return response;
 }
 
 }  // namespace pushhub::api

@@ -8,6 +8,7 @@
 //   GET  /{hub}/messages/{id}                         Manage; NotificationDetails XML
 //   POST /{hub}/schedulednotifications                Send; 201 + Location
 //   DELETE /{hub}/schedulednotifications/{id}         Send; 200
+//   POST /{hub}/registrationIDs                       Listen; 201, Location https://… (#4)
 //
 // Errors are Azure's XML: <Error><Code>400</Code><Detail>…</Detail></Error> (#9). Installation
 // writes run on the owning shard (the engine), so a GET after a PUT sees it (unlike #11).
@@ -43,6 +44,7 @@ class AzureApi {
   boost::asio::awaitable<HttpResponse> send(const HttpRequest&, const PathParams&, bool scheduled);
   boost::asio::awaitable<HttpResponse> telemetry(const HttpRequest&, const PathParams&);
   boost::asio::awaitable<HttpResponse> cancelScheduled(const HttpRequest&, const PathParams&);
+  boost::asio::awaitable<HttpResponse> newRegistrationId(const HttpRequest&, const PathParams&);
 
   // The failure response when the request may not act on `hub` with `right`; nullopt when it
   // may.

@@ -177,6 +177,19 @@ TEST_F(AzureApiTest, ATemplateSendToATagIsDeliveredAndItsTelemetryShowsTheCounts
   EXPECT_EQ(call("GET", "/demo/messages/nope").status, 404u);
 }
 
+TEST_F(AzureApiTest, RegistrationIdsComeWithAnHttpsLocationTheJsSdkAccepts) {
+  auto reply = call("POST", "/demo/registrationIDs?api-version=2020-06", {}, {}, token(kListen));
+  EXPECT_EQ(reply.status, 201u) << reply.body;
+  std::smatch m;
+  const std::string location = reply.header("location");
+  // new URL(location).pathname.split("/")[3] is the id; the SDK requires "https://".
+  ASSERT_TRUE(std::regex_match(
+      location, m, std::regex(R"(https://127\.0\.0\.1/demo/registrations/(\d+-\d+-\d+))")))
+      << location;
+  EXPECT_NE(call("POST", "/demo/registrationIDs").header("location"), location);
+  EXPECT_EQ(call("POST", "/demo/registrationIDs", {}, {}, "").status, 401u);
+}
+
 TEST_F(AzureApiTest, DirectSendAndScheduledSendWithCancel) {
   // The JS SDK's direct=true; the docs' bare ?direct works the same.
   for (const char* query : {"?direct=true&api-version=2020-06", "?direct&api-version=2015-04"}) {
