@@ -80,6 +80,13 @@ struct ServerSession::Callbacks {
     }
     Stream* stream = streamOf(s, frame->hd.stream_id);
     if (stream == nullptr) return 0;
+    if (s.going_away_ && frame->hd.stream_id > s.goaway_last_stream_id_) {
+      // The GOAWAY already queued tells the client this stream was not processed (it will send
+      // it again elsewhere); processing it anyway would make that a duplicate.
+      nghttp2_submit_rst_stream(s.session_, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
     s.on_request_(std::move(stream->request));
     return 0;
   }
@@ -274,8 +281,8 @@ void ServerSession::setMaxConcurrentStreams(uint32_t limit) {
 void ServerSession::goAway(uint32_t error_code, std::string_view debug) {
   if (going_away_) return;
   going_away_ = true;
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
-                        nghttp2_session_get_last_proc_stream_id(session_), error_code,
+  goaway_last_stream_id_ = nghttp2_session_get_last_proc_stream_id(session_);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, goaway_last_stream_id_, error_code,
                         reinterpret_cast<const uint8_t*>(debug.data()), debug.size());
 }
 

@@ -106,6 +106,7 @@ class ServerSession {
   int32_t last_stream_opened_ = 0;
   bool reading_ = true;
   bool going_away_ = false;
+  int32_t goaway_last_stream_id_ = 0;  // streams above it are refused once going away
   bool failed_ = false;
 };
 

@@ -14,7 +14,7 @@
 namespace pushhub::connectors::http2 {
 namespace {
 
-constexpr uint8_t kData = 0x0, kHeaders = 0x1, kSettings = 0x4, kGoaway = 0x7;
+constexpr uint8_t kData = 0x0, kHeaders = 0x1, kRstStream = 0x3, kSettings = 0x4, kGoaway = 0x7;
 constexpr uint8_t kEndStream = 0x1, kAck = 0x1, kEndHeaders = 0x4;
 const std::string kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -119,6 +119,35 @@ TEST_F(ServerSessionTest, DeliversAWholeRequestAndSendsTheResponse) {
   bool answered = false;
   for (const auto& f : output()) answered |= f.type == kHeaders && f.stream_id == 1;
   EXPECT_TRUE(answered);
+}
+
+TEST_F(ServerSessionTest, AfterGoawayAStreamAboveItsLastIdIsRefusedNotProcessed) {
+  // Two complete requests arrive in one read; the handler of the first sends GOAWAY (as the
+  // simulator's goaway-every fault does). The second must not be processed: the GOAWAY names
+  // stream 1 as the last, so the client will send the second again elsewhere.
+  ServerSession::Options options;
+  options.max_concurrent_streams = 100;
+  session_ = std::make_unique<ServerSession>(
+      options,
+      [this](Request&& request) {
+        requests_.push_back(std::move(request));
+        session_->goAway(0, "");
+      },
+      [] {});
+  output();
+  EXPECT_TRUE(session_->receive(
+      kPreface + frame(kSettings, 0, 0, "") + frame(kSettings, kAck, 0, "") +
+      frame(kHeaders, kEndHeaders, 1, headerBlock("/a")) + frame(kData, kEndStream, 1, "") +
+      frame(kHeaders, kEndHeaders, 3, headerBlock("/b")) + frame(kData, kEndStream, 3, "")));
+  ASSERT_EQ(requests_.size(), 1u);
+  EXPECT_EQ(requests_[0].stream_id, 1);
+  bool goaway_names_1 = false, refused_3 = false;
+  for (const auto& f : output()) {
+    if (f.type == kGoaway) goaway_names_1 = be32(f.payload, 0) == 1;
+    if (f.type == kRstStream && f.stream_id == 3) refused_3 = be32(f.payload, 0) == 7;
+  }
+  EXPECT_TRUE(goaway_names_1);
+  EXPECT_TRUE(refused_3);
 }
 
 TEST_F(ServerSessionTest, AStreamBeyondTheAcknowledgedLimitGetsGoawayRefusedStream) {
