@@ -440,8 +440,7 @@ void Engine::pump(Shard& shard) {
   if (spent >= kTurnBudget && shard.in_flight < options_.in_flight_per_shard) schedulePump(shard);
 }
 
-bool Engine::prepareSlot(Shard& shard, Job& job, size_t slot_index) {
-  (void)shard;
+bool Engine::prepareSlot(Job& job, size_t slot_index) {
   Job::Slot& slot = job.slots[slot_index];
   const Notification& n = job.run->n;
   if (slot.id == kDirectSlot) {
@@ -484,7 +483,7 @@ size_t Engine::dispatch(Shard& shard, Job& job, size_t budget) {
     return 0;
   }
   if (Clock::now() >= job.run->deadline) {
-    abandonRest(shard, job);
+    abandonRest(job);
     return 0;
   }
   size_t done = 0;
@@ -495,7 +494,7 @@ size_t Engine::dispatch(Shard& shard, Job& job, size_t budget) {
       ++job.current;
       continue;
     }
-    if (!slot.evaluated) prepareSlot(shard, job, job.current);
+    if (!slot.evaluated) prepareSlot(job, job.current);
     uint32_t target;
     if (!slot.resend.empty()) {
       target = slot.resend.front();
@@ -623,14 +622,13 @@ void Engine::onResult(Shard& shard, Job& job, size_t slot_index, uint32_t target
   schedulePump(shard);
 }
 
-void Engine::abandonRest(Shard& shard, Job& job) {
-  (void)shard;
+void Engine::abandonRest(Job& job) {
   job.run->expired = true;
   const Notification& n = job.run->n;
   for (size_t i = job.current; i < job.slots.size(); ++i) {
     Job::Slot& slot = job.slots[i];
     if (slot.finished && slot.resend.empty()) continue;
-    if (!slot.evaluated) prepareSlot(shard, job, i);
+    if (!slot.evaluated) prepareSlot(job, i);
     std::vector<uint32_t> rest(slot.resend.begin(), slot.resend.end());
     rest.insert(rest.end(), slot.targets.begin() + static_cast<ptrdiff_t>(slot.pos),
                 slot.targets.end());

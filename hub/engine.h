@@ -138,7 +138,7 @@ class Engine {
   void schedulePump(Shard& shard);
   void pump(Shard& shard);
   size_t dispatch(Shard& shard, Job& job, size_t budget);
-  bool prepareSlot(Shard& shard, Job& job, size_t slot_index);
+  bool prepareSlot(Job& job, size_t slot_index);
   void deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target);
   bool handOver(Shard& shard, Job& job);
   void onResult(Shard& shard, Job& job, size_t slot_index, uint32_t target,
@@ -146,7 +146,7 @@ class Engine {
                 connectors::DeliveryResult&& result);
   void count(Job& job, size_t slot_index, storage::Platform platform,
              connectors::PnsOutcome outcome, uint64_t n = 1);
-  void abandonRest(Shard& shard, Job& job);
+  void abandonRest(Job& job);
   void maybeFinishJob(Shard& shard, Job& job);
   void checkpoint(Shard& shard);
   void armCheckpointTimer(Shard& shard);

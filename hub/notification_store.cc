@@ -104,24 +104,27 @@ std::expected<NotificationStore::Accepted, std::string> NotificationStore::accep
   return Accepted{std::move(n), false};
 }
 
+template <class T, class Decode>
+std::expected<std::optional<T>, std::string> NotificationStore::record(char kind,
+                                                                       std::string_view hub,
+                                                                       std::string_view id,
+                                                                       Decode decode) const {
+  auto bytes = get(ColumnFamily::kNotifications, key(kind, hub, id));
+  if (!bytes) return std::unexpected(bytes.error());
+  if (!*bytes) return std::optional<T>();
+  auto decoded = decode(**bytes);
+  if (!decoded) return std::unexpected(fmt::format("notification {}: {}", id, decoded.error()));
+  return std::optional<T>(std::move(*decoded));
+}
+
 std::expected<std::optional<Notification>, std::string> NotificationStore::notification(
     std::string_view hub, std::string_view id) const {
-  auto bytes = get(ColumnFamily::kNotifications, key('n', hub, id));
-  if (!bytes) return std::unexpected(bytes.error());
-  if (!*bytes) return std::optional<Notification>();
-  auto decoded = decodeNotification(**bytes);
-  if (!decoded) return std::unexpected(fmt::format("notification {}: {}", id, decoded.error()));
-  return std::optional<Notification>(std::move(*decoded));
+  return record<Notification>('n', hub, id, decodeNotification);
 }
 
 std::expected<std::optional<NotificationStatus>, std::string> NotificationStore::status(
     std::string_view hub, std::string_view id) const {
-  auto bytes = get(ColumnFamily::kNotifications, key('s', hub, id));
-  if (!bytes) return std::unexpected(bytes.error());
-  if (!*bytes) return std::optional<NotificationStatus>();
-  auto decoded = decodeStatus(**bytes);
-  if (!decoded) return std::unexpected(fmt::format("notification {}: {}", id, decoded.error()));
-  return std::optional<NotificationStatus>(std::move(*decoded));
+  return record<NotificationStatus>('s', hub, id, decodeStatus);
 }
 
 std::expected<void, std::string> NotificationStore::setStatus(std::string_view hub,

@@ -84,6 +84,10 @@ class NotificationStore {
  private:
   std::expected<std::optional<std::string>, std::string> get(storage::ColumnFamily cf,
                                                              const std::string& key) const;
+  // The record of `kind` ('n', 's') for (hub, id), decoded.
+  template <class T, class Decode>
+  std::expected<std::optional<T>, std::string> record(char kind, std::string_view hub,
+                                                      std::string_view id, Decode decode) const;
   // The schedule entry of a notification still waiting to fire, if any.
   std::expected<std::optional<std::string>, std::string> scheduledKey(std::string_view hub,
                                                                       std::string_view id) const;
