@@ -1,5 +1,7 @@
 #include "api/azure_api.h"
 
+#include "api/azure_common.h"
+
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -20,25 +22,7 @@ namespace pushhub::api {
 
 namespace asio = boost::asio;
 
-namespace {
-
-// Starts work that answers through a callback (on any thread) and resumes the coroutine on its
-// own executor with the answer. A plain function returning the awaitable (not a coroutine
-// itself: GCC 12 destroys a coroutine's by-value parameters twice when a lambda moves them).
-template <class T>
-asio::awaitable<T> awaitCallback(std::function<void(std::function<void(T)>)> start) {
-  return asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
-      [start = std::move(start)](auto handler) {
-        auto executor = asio::get_associated_executor(handler);
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        start([shared, executor](T result) {
-          asio::post(executor, [shared, result = std::move(result)]() mutable {
-            std::move (*shared)(std::move(result));
-          });
-        });
-      },
-      asio::use_awaitable);
-}
+namespace azure_detail {
 
 std::string queryOf(const HttpRequest& request) {
   const std::string_view target = request.target();
@@ -46,14 +30,17 @@ std::string queryOf(const HttpRequest& request) {
   return q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
 }
 
-// A query flag as the docs (`?direct`) and the JS SDK (`direct=true`) write it: present is true.
-bool hasQueryFlag(const HttpRequest& request, std::string_view name) {
+std::optional<std::string> queryParam(const HttpRequest& request, std::string_view name) {
   auto fields = parseForm(queryOf(request));
-  if (!fields) return false;
-  for (const auto& [k, v] : *fields) {
-    if (k == name) return true;
+  if (!fields) return std::nullopt;
+  for (auto& [k, v] : *fields) {
+    if (k == name) return std::move(v);
   }
-  return false;
+  return std::nullopt;
+}
+
+bool hasQueryFlag(const HttpRequest& request, std::string_view name) {
+  return queryParam(request, name).has_value();
 }
 
 std::string pathOf(const HttpRequest& request) {
@@ -61,12 +48,20 @@ std::string pathOf(const HttpRequest& request) {
   return std::string(target.substr(0, target.find('?')));
 }
 
+}  // namespace azure_detail
+
+namespace {
+
 std::string newTrackingId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   const uint64_t a = rng(), b = rng();
   return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
                      0x8000 | (b >> 48 & 0x3fff), b & 0xffffffffffffull);
 }
+
+}  // namespace
+
+namespace azure_detail {
 
 HttpResponse withBody(http::status status, std::string body, std::string_view content_type) {
   HttpResponse response{status, 11};
@@ -81,12 +76,16 @@ HttpResponse storeError(const storage::StoreError& error) {
       return azureError(http::status::bad_request, error.message);
     case storage::StoreError::Code::kNotFound:
       return azureError(http::status::not_found, error.message);
+    case storage::StoreError::Code::kPreconditionFailed:
+      return azureError(http::status::precondition_failed, error.message);
     case storage::StoreError::Code::kStorage: break;
   }
   return azureError(http::status::internal_server_error, "storage failed: " + error.message);
 }
 
-}  // namespace
+}  // namespace azure_detail
+
+using namespace azure_detail;
 
 HttpResponse azureError(http::status status, std::string_view detail) {
   std::string body = fmt::format("<Error><Code>{}</Code><Detail>", static_cast<unsigned>(status));
@@ -109,12 +108,7 @@ AzureApi::AzureApi(hub::Engine& engine, storage::InstallationStore& installation
 
 void AzureApi::addRoutes(Router& router) {
   using V = http::verb;
-  const auto bind = [this](auto method) {
-    return
-        [this, method](const HttpRequest& r, const PathParams& p) -> asio::awaitable<HttpResponse> {
-          co_return co_await (this->*method)(r, p);
-        };
-  };
+  const auto bind = [this](auto method) { return bindRoute(this, method); };
   router.addPattern(V::put, "/{hub}/installations/{id}", bind(&AzureApi::putInstallation));
   router.addPattern(V::get, "/{hub}/installations/{id}", bind(&AzureApi::getInstallation));
   router.addPattern(V::patch, "/{hub}/installations/{id}", bind(&AzureApi::patchInstallation));
@@ -133,6 +127,7 @@ void AzureApi::addRoutes(Router& router) {
   router.addPattern(V::delete_, "/{hub}/schedulednotifications/{id}",
                     bind(&AzureApi::cancelScheduled));
   router.addPattern(V::post, "/{hub}/registrationIDs", bind(&AzureApi::newRegistrationId));
+  addRegistrationRoutes(router);
 }
 
 std::optional<HttpResponse> AzureApi::refuse(const HttpRequest& request, const std::string& hub,
@@ -148,6 +143,15 @@ std::optional<HttpResponse> AzureApi::refuse(const HttpRequest& request, const s
     return azureError(http::status::not_found, fmt::format("hub \"{}\" does not exist", hub));
   }
   return std::nullopt;
+}
+
+asio::awaitable<std::expected<std::optional<storage::Installation>, storage::StoreError>>
+AzureApi::readDevice(std::string hub, std::string id) {
+  using Result = std::expected<std::optional<storage::Installation>, storage::StoreError>;
+  return awaitCallback<Result>([this, hub = std::move(hub),
+                                id = std::move(id)](std::function<void(Result)> done) {
+    engine_.readInstallation(hub, id, [done = std::move(done)](Result&& r) { done(std::move(r)); });
+  });
 }
 
 std::string AzureApi::absoluteUrl(const HttpRequest& request, std::string_view path) const {
@@ -190,10 +194,7 @@ asio::awaitable<HttpResponse> AzureApi::getInstallation(const HttpRequest& reque
   const std::string& hub = params.at("hub");
   const std::string& id = params.at("id");
   if (auto refused = refuse(request, hub, kListen)) co_return *refused;
-  using Result = std::expected<std::optional<storage::Installation>, storage::StoreError>;
-  Result result = co_await awaitCallback<Result>([&](std::function<void(Result)> done) {
-    engine_.readInstallation(hub, id, [done = std::move(done)](Result&& r) { done(std::move(r)); });
-  });
+  auto result = co_await readDevice(hub, id);
   if (!result) co_return storeError(result.error());
   if (!*result) {
     co_return azureError(http::status::not_found,
@@ -368,10 +369,8 @@ asio::awaitable<HttpResponse> AzureApi::newRegistrationId(const HttpRequest& req
                                                           const PathParams& params) {
   const std::string& hub = params.at("hub");
   if (auto refused = refuse(request, hub, kListen)) co_return *refused;
-  // Azure's form: two 63-bit numbers and a sequence ("7619785862101227384-7840974832647865618-3").
   // Nothing is stored until the registration itself is written.
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const std::string id = fmt::format("{}-{}-1", rng() >> 1, rng() >> 1);
+  const std::string id = newRegistrationIdText();
   HttpResponse response{http::status::created, 11};
   // The JS SDK checks that the Location starts with "https://" literally, whatever the scheme.
   response.set(http::field::location,

@@ -9,6 +9,11 @@
 //   POST /{hub}/schedulednotifications                Send; 201 + Location
 //   DELETE /{hub}/schedulednotifications/{id}         Send; 200
 //   POST /{hub}/registrationIDs                       Listen; 201, Location https://… (#4)
+//   POST /{hub}/registrations                         Listen; 200 + Atom entry (new id)
+//   PUT/GET/DELETE /{hub}/registrations/{id}          Listen; If-Match (ETag) → 412 on mismatch
+//   GET  /{hub}/registrations?$filter&$top&continuationtoken   Manage; Atom feed
+//   GET  /{hub}/tags/{tag}/registrations              Manage; Atom feed
+//   GET  /{hub}/installations?tag&userId&top&continuation      Manage; pushhub's device query
 //
 // Errors are Azure's XML: <Error><Code>400</Code><Detail>…</Detail></Error> (#9). Installation
 // writes run on the owning shard (the engine), so a GET after a PUT sees it (unlike #11).
@@ -45,12 +50,32 @@ class AzureApi {
   boost::asio::awaitable<HttpResponse> telemetry(const HttpRequest&, const PathParams&);
   boost::asio::awaitable<HttpResponse> cancelScheduled(const HttpRequest&, const PathParams&);
   boost::asio::awaitable<HttpResponse> newRegistrationId(const HttpRequest&, const PathParams&);
+  boost::asio::awaitable<HttpResponse> queryInstallations(const HttpRequest&, const PathParams&);
+  // azure_registrations.cc
+  void addRegistrationRoutes(Router& router);
+  // 200, the Atom entry and its ETag.
+  HttpResponse registrationResponse(const HttpRequest& request, const std::string& hub,
+                                    const storage::Installation& registration) const;
+  boost::asio::awaitable<HttpResponse> createRegistration(const HttpRequest&, const PathParams&);
+  boost::asio::awaitable<HttpResponse> putRegistration(const HttpRequest&, const PathParams&);
+  boost::asio::awaitable<HttpResponse> writeRegistration(const HttpRequest&, const std::string& hub,
+                                                         std::string id, bool created_by_post);
+  boost::asio::awaitable<HttpResponse> getRegistration(const HttpRequest&, const PathParams&);
+  boost::asio::awaitable<HttpResponse> deleteRegistration(const HttpRequest&, const PathParams&);
+  boost::asio::awaitable<HttpResponse> listRegistrations(const HttpRequest&, const PathParams&);
+  boost::asio::awaitable<HttpResponse> listRegistrationsByTag(const HttpRequest&,
+                                                              const PathParams&);
+  boost::asio::awaitable<HttpResponse> registrationFeed(const HttpRequest&, const std::string& hub,
+                                                        std::optional<std::string> tag);
 
   // The failure response when the request may not act on `hub` with `right`; nullopt when it
   // may.
   std::optional<HttpResponse> refuse(const HttpRequest& request, const std::string& hub,
                                      uint8_t right) const;
   std::string absoluteUrl(const HttpRequest& request, std::string_view path) const;
+  // An installation or registration, read on its shard.
+  boost::asio::awaitable<std::expected<std::optional<storage::Installation>, storage::StoreError>>
+  readDevice(std::string hub, std::string id);
   // The answer to an installation write.
   HttpResponse written(
       const HttpRequest& request, const std::string& hub, const std::string& id,

@@ -68,6 +68,7 @@ std::vector<std::string_view> splitPath(std::string_view path) {
   std::vector<std::string_view> out;
   while (!path.empty()) {
     if (path.front() == '/') path.remove_prefix(1);
+    if (path.empty()) break;  // a trailing slash: "/hub/messages/" is "/hub/messages"
     const size_t slash = path.find('/');
     out.push_back(path.substr(0, slash));
     path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);

@@ -535,6 +535,12 @@ void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target)
     }
     if (!*stored) return;  // deleted since the expression was evaluated
     installation = std::move(**stored);
+    // Azure's registrations: a template registration receives template notifications only.
+    if (n.content.kind != NotificationContent::Kind::kTemplate &&
+        installation.kind == storage::DeviceKind::kRegistration &&
+        !installation.templates.empty()) {
+      return;
+    }
   }
   job.scratch.clear();
   job.failures.clear();
@@ -863,6 +869,38 @@ void Engine::patchInstallation(std::string hub, std::string installation_id,
   });
 }
 
+void Engine::upsertInstallationIf(std::string hub, storage::Installation installation,
+                                  Precondition check, WriteDone done) {
+  Shard& shard = *shards_[shardOf(hub, installation.id)];
+  boost::asio::post(shard.io,
+                    [this, &shard, hub = std::move(hub), installation = std::move(installation),
+                     check = std::move(check), done = std::move(done)]() mutable {
+                      if (shard.flush_posted)
+                        flushUpserts(shard);  // earlier unconditional writes go first
+                      auto stored = installations_.get(hub, installation.id);
+                      if (!stored) return done(std::unexpected(stored.error()));
+                      if (auto refused = check(*stored))
+                        return done(std::unexpected(std::move(*refused)));
+                      auto result = installations_.upsert(hub, std::move(installation));
+                      if (result) released(hub, result->released);
+                      done(std::move(result));
+                    });
+}
+
+void Engine::removeInstallationIf(
+    std::string hub, std::string installation_id, Precondition check,
+    std::function<void(std::expected<bool, storage::StoreError>&&)> done) {
+  Shard& shard = *shards_[shardOf(hub, installation_id)];
+  boost::asio::post(shard.io, [this, &shard, hub = std::move(hub), id = std::move(installation_id),
+                               check = std::move(check), done = std::move(done)] {
+    if (shard.flush_posted) flushUpserts(shard);
+    auto stored = installations_.get(hub, id);
+    if (!stored) return done(std::unexpected(stored.error()));
+    if (auto refused = check(*stored)) return done(std::unexpected(std::move(*refused)));
+    done(installations_.remove(hub, id));
+  });
+}
+
 void Engine::readInstallation(
     std::string hub, std::string installation_id,
     std::function<void(std::expected<std::optional<storage::Installation>, storage::StoreError>&&)>
@@ -878,6 +916,56 @@ void Engine::removeInstallation(
   Shard& shard = *shards_[shardOf(hub, installation_id)];
   boost::asio::post(shard.io, [this, hub = std::move(hub), id = std::move(installation_id),
                                done = std::move(done)] { done(installations_.remove(hub, id)); });
+}
+
+void Engine::queryInstallations(InstallationQuery query, QueryDone done) {
+  struct State {
+    InstallationQuery query;
+    std::optional<storage::CompiledExpression> compiled;
+    storage::InstallationStore::Page page;
+    uint32_t partition = 0;
+    std::optional<uint32_t> after;
+    QueryDone done;
+  };
+  auto state = std::make_shared<State>();
+  auto start = installations_.parseContinuation(query.continuation);
+  if (!start) return done(std::unexpected(start.error()));
+  if (query.expression) {
+    auto compiled = installations_.compile(query.hub, *query.expression);
+    if (!compiled) return done(std::unexpected(compiled.error()));
+    state->compiled.emplace(std::move(*compiled));
+  }
+  state->partition = start->first;
+  state->after = start->second;
+  state->query = std::move(query);
+  state->done = std::move(done);
+  // One partition per hop, on the shard that owns it.
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [this, state, weak = std::weak_ptr<std::function<void()>>(step)] {
+    const size_t limit = state->query.limit;
+    if (state->partition >= installations_.partitionCount() ||
+        state->page.installations.size() >= limit) {
+      if (state->page.installations.size() < limit) state->page.continuation.clear();
+      return state->done(std::move(state->page));
+    }
+    auto last = installations_.queryPartition(
+        state->query.hub, state->partition, state->compiled ? &*state->compiled : nullptr,
+        state->after, limit - state->page.installations.size(), state->query.keep,
+        state->page.installations);
+    if (!last) return state->done(std::unexpected(last.error()));
+    if (*last) {
+      state->page.continuation =
+          storage::InstallationStore::continuationAt(state->partition, **last);
+    }
+    ++state->partition;
+    state->after.reset();
+    auto next = weak.lock();
+    if (!next) return;
+    const uint32_t p = std::min(state->partition, installations_.partitionCount() - 1);
+    boost::asio::post(shards_[p % shards_.size()]->io, [next] { (*next)(); });
+  };
+  // The hops keep the step alive through the handler that holds `next`; the first hop here.
+  boost::asio::post(shards_[state->partition % shards_.size()]->io, [step] { (*step)(); });
 }
 
 size_t Engine::running() const {

@@ -71,6 +71,16 @@ struct NotificationView {
   NotificationStatus status;  // counts filled from the live tally while it runs
 };
 
+// A device query (GET /{hub}/installations, registration listings): visited partition by
+// partition, each on its shard.
+struct InstallationQuery {
+  std::string hub;
+  std::optional<storage::TagExpression> expression;        // nullopt: every installation
+  std::function<bool(const storage::Installation&)> keep;  // a further filter; empty: all
+  std::string continuation;  // from the previous page; empty: the start
+  size_t limit = 100;
+};
+
 struct EngineEvents {
   std::function<void(const DeadHandle&)> dead_handle;
   std::function<void(const NotificationView&)> finished;
@@ -114,11 +124,23 @@ class Engine {
                          std::vector<storage::PatchOperation> operations, WriteDone done);
   void removeInstallation(std::string hub, std::string installation_id,
                           std::function<void(std::expected<bool, storage::StoreError>&&)> done);
+  // Conditional writes (registration ETags): `check` sees what is stored, on the owning shard
+  // right before the write, and refuses with the error to answer.
+  using Precondition = std::function<std::optional<storage::StoreError>(
+      const std::optional<storage::Installation>&)>;
+  void upsertInstallationIf(std::string hub, storage::Installation installation, Precondition check,
+                            WriteDone done);
+  void removeInstallationIf(std::string hub, std::string installation_id, Precondition check,
+                            std::function<void(std::expected<bool, storage::StoreError>&&)> done);
   void readInstallation(
       std::string hub, std::string installation_id,
       std::function<
           void(std::expected<std::optional<storage::Installation>, storage::StoreError>&&)>
           done);
+  // A page of matching installations; `done` runs on the last shard visited.
+  using QueryDone =
+      std::function<void(std::expected<storage::InstallationStore::Page, storage::StoreError>&&)>;
+  void queryInstallations(InstallationQuery query, QueryDone done);
   // The shard that owns an installation.
   unsigned shardOf(std::string_view hub, std::string_view installation_id) const;
 

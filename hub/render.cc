@@ -135,6 +135,28 @@ void Renderer::render(const storage::Installation& installation, const TemplateF
   }
 }
 
+namespace {
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+void applyApnsHeaders(connectors::ApnsNotification& n,
+                      const std::function<std::string(std::string_view)>& header) {
+  if (auto v = header("apns-push-type"); !v.empty()) n.push_type = v;
+  if (auto v = header("apns-priority"); v == "10" || v == "5" || v == "1") {
+    n.priority = v[0] == '1' && v.size() == 2 ? 10 : v[0] - '0';
+  }
+  if (auto v = parseApnsExpiry(header("apns-expiration"))) n.expiration = *v;
+  n.collapse_id = header("apns-collapse-id");
+  n.apns_id = header("apns-id");
+}
+
+}  // namespace
+
 void Renderer::native(const storage::Installation& installation, std::vector<Delivery>& out) {
   switch (installation.platform) {
     case storage::Platform::kApns: {
@@ -142,13 +164,7 @@ void Renderer::native(const storage::Installation& installation, std::vector<Del
       n.device_token = installation.push_channel;
       n.payload = content_.body;
       n.topic = options_.apns_topic;
-      if (auto v = header("apns-push-type"); !v.empty()) n.push_type = std::string(v);
-      if (auto v = header("apns-priority"); v == "10" || v == "5" || v == "1") {
-        n.priority = v[0] == '1' && v.size() == 2 ? 10 : v[0] - '0';
-      }
-      if (auto v = parseApnsExpiry(header("apns-expiration"))) n.expiration = *v;
-      n.collapse_id = std::string(header("apns-collapse-id"));
-      n.apns_id = std::string(header("apns-id"));
+      applyApnsHeaders(n, [this](std::string_view name) { return std::string(header(name)); });
       out.emplace_back(std::move(n));
       return;
     }
@@ -190,6 +206,19 @@ void Renderer::fromTemplate(const storage::Installation& installation, std::stri
       n.device_token = installation.push_channel;
       n.payload = body->render(content_.properties);
       n.topic = options_.apns_topic;
+      // The template's headers (a registration's ApnsHeaders and Priority), rendered, over the
+      // ones the notification was sent with.
+      bool header_failed = false;
+      applyApnsHeaders(n, [&](std::string_view wanted) {
+        for (const auto& [header_name, value] : t.headers) {
+          if (!equalsIgnoreCase(header_name, wanted)) continue;
+          auto rendered = renderText(value);
+          header_failed = header_failed || !rendered;
+          return rendered.value_or(std::string());
+        }
+        return std::string(header(wanted));
+      });
+      if (header_failed) return fail("a template header is malformed");
       if (!t.expiry.empty()) {
         auto expiry = renderText(t.expiry);
         if (!expiry) return fail("template expiry is malformed");

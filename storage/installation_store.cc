@@ -366,6 +366,19 @@ std::expected<std::optional<std::string>, StoreError> InstallationStore::read(
   return value;
 }
 
+std::expected<std::optional<std::string>, StoreError> InstallationStore::ownHandleKey(
+    std::string_view hub, const Installation& installation, const Staging* staging) const {
+  if (installation.kind == DeviceKind::kRegistration) {
+    return registrationHandleKey(hub, installation.platform, installation.push_channel,
+                                 installation.id);
+  }
+  std::string key = handleKey(hub, installation.platform, installation.push_channel);
+  auto owner = handleOwner(key, staging);
+  if (!owner) return std::unexpected(owner.error());
+  if (!*owner || (*owner)->installation_id != installation.id) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(key));
+}
+
 std::expected<std::optional<HandleOwner>, StoreError> InstallationStore::handleOwner(
     const std::string& key, const Staging* staging) const {
   auto value = read(ColumnFamily::kHandles, key, "the handle index", staging);
@@ -553,18 +566,22 @@ std::expected<WriteOutcome, StoreError> InstallationStore::stage(Staging& stagin
   next.last_update = options_.clock();
 
   // Every read first, so that a failure leaves nothing of this change staged.
-  const std::string new_handle_key = handleKey(hub, next.platform, next.push_channel);
-  const bool handle_changed =
-      old != nullptr && (old->platform != next.platform || old->push_channel != next.push_channel);
+  const bool shares_handle = next.kind == DeviceKind::kRegistration;
+  const std::string new_handle_key =
+      shares_handle ? registrationHandleKey(hub, next.platform, next.push_channel, next.id)
+                    : handleKey(hub, next.platform, next.push_channel);
   std::optional<std::string> drop_old_handle;
-  if (handle_changed) {
-    std::string old_key = handleKey(hub, old->platform, old->push_channel);
-    auto owner = handleOwner(old_key, &staging);
-    if (!owner) return std::unexpected(owner.error());
-    if (*owner && (*owner)->installation_id == next.id) drop_old_handle = std::move(old_key);
+  if (old != nullptr) {
+    auto old_key = ownHandleKey(hub, *old, &staging);
+    if (!old_key) return std::unexpected(old_key.error());
+    if (*old_key && **old_key != new_handle_key) drop_old_handle = std::move(**old_key);
   }
-  auto holder = handleOwner(new_handle_key, &staging);
-  if (!holder) return std::unexpected(holder.error());
+  std::optional<HandleOwner> holder;
+  if (!shares_handle) {
+    auto owner = handleOwner(new_handle_key, &staging);
+    if (!owner) return std::unexpected(owner.error());
+    holder = std::move(*owner);
+  }
 
   const uint32_t ordinal = previous ? previous->ordinal : index.allocateOrdinal();
   if (!previous) {
@@ -577,9 +594,9 @@ std::expected<WriteOutcome, StoreError> InstallationStore::stage(Staging& stagin
               encodeInstallation(next));
   if (drop_old_handle) staging.erase(ColumnFamily::kHandles, *drop_old_handle);
   std::optional<HandleRelease> released;
-  if (*holder && (*holder)->installation_id != next.id) {
-    released = HandleRelease{(*holder)->partition, (*holder)->installation_id, next.platform,
-                             next.push_channel};
+  if (holder && holder->installation_id != next.id) {
+    released =
+        HandleRelease{holder->partition, holder->installation_id, next.platform, next.push_channel};
     std::string value(1, static_cast<char>(next.platform));
     value += next.push_channel;
     staging.put(ColumnFamily::kMeta,
@@ -685,12 +702,9 @@ std::expected<bool, StoreError> InstallationStore::remove(std::string_view hub,
   Staging staging(database_, false);
   staging.erase(ColumnFamily::kInstallationIds, idKey(hub, partition, old.id));
   staging.erase(ColumnFamily::kInstallations, recordKey(hub, partition, ordinal));
-  const std::string handle_key = handleKey(hub, old.platform, old.push_channel);
-  auto owner = handleOwner(handle_key);
-  if (!owner) return std::unexpected(owner.error());
-  if (*owner && (*owner)->installation_id == old.id) {
-    staging.erase(ColumnFamily::kHandles, handle_key);
-  }
+  auto handle_key = ownHandleKey(hub, old, nullptr);
+  if (!handle_key) return std::unexpected(handle_key.error());
+  if (*handle_key) staging.erase(ColumnFamily::kHandles, **handle_key);
   if (!old.user_id.empty()) {
     staging.erase(ColumnFamily::kUsers, userKey(hub, old.user_id, partition, ordinal));
   }
@@ -830,39 +844,75 @@ uint64_t InstallationStore::count(std::string_view hub, const CompiledExpression
   return total;
 }
 
+std::expected<std::optional<uint32_t>, StoreError> InstallationStore::queryPartition(
+    std::string_view hub, uint32_t partition, const CompiledExpression* expression,
+    std::optional<uint32_t> after, size_t limit,
+    const std::function<bool(const Installation&)>& keep, std::vector<Installation>& out) const {
+  if (limit == 0) return std::optional<uint32_t>();
+  size_t taken = 0;
+  Roaring matches;
+  if (expression != nullptr) {
+    matches = match(hub, partition, *expression, Audience::kAll);
+  } else if (const PartitionIndex* index = partitionIndex(hub, partition)) {
+    matches = index->all();
+  }
+  for (const uint32_t ordinal : matches) {
+    if (after && ordinal <= *after) continue;
+    auto installation = getByOrdinal(hub, partition, ordinal);
+    if (!installation) return std::unexpected(installation.error());
+    if (!*installation || (keep && !keep(**installation))) continue;
+    out.push_back(std::move(**installation));
+    if (++taken == limit) return std::optional<uint32_t>(ordinal);
+  }
+  return std::optional<uint32_t>();
+}
+
+std::expected<std::pair<uint32_t, std::optional<uint32_t>>, StoreError>
+InstallationStore::parseContinuation(std::string_view continuation) const {
+  if (continuation.empty()) return std::pair<uint32_t, std::optional<uint32_t>>{0, std::nullopt};
+  auto position = decodeContinuation(continuation);
+  if (!position || position->first >= options_.partitions) {
+    return std::unexpected(
+        StoreError{StoreError::Code::kInvalid,
+                   fmt::format("'{}' is not a continuation token this server issued", continuation),
+                   "continuationToken"});
+  }
+  return std::pair<uint32_t, std::optional<uint32_t>>{position->first, position->second};
+}
+
+std::string InstallationStore::continuationAt(uint32_t partition, uint32_t ordinal) {
+  return encodeContinuation(partition, ordinal);
+}
+
 std::expected<InstallationStore::Page, StoreError> InstallationStore::query(
     std::string_view hub, const CompiledExpression& expression, std::string_view continuation,
     size_t limit) const {
-  uint32_t first_partition = 0;
-  std::optional<uint32_t> after;
-  if (!continuation.empty()) {
-    auto position = decodeContinuation(continuation);
-    if (!position || position->first >= options_.partitions) {
-      return std::unexpected(StoreError{
-          StoreError::Code::kInvalid,
-          fmt::format("'{}' is not a continuation token this server issued", continuation),
-          "continuationToken"});
-    }
-    first_partition = position->first;
-    after = position->second;
-  }
+  auto start = parseContinuation(continuation);
+  if (!start) return std::unexpected(start.error());
   Page page;
-  if (limit == 0) return page;
-  for (uint32_t p = first_partition; p < options_.partitions; ++p) {
-    const Roaring matches = match(hub, p, expression, Audience::kAll);
-    for (const uint32_t ordinal : matches) {
-      if (p == first_partition && after && ordinal <= *after) continue;
-      auto installation = getByOrdinal(hub, p, ordinal);
-      if (!installation) return std::unexpected(installation.error());
-      if (!*installation) continue;
-      page.installations.push_back(std::move(**installation));
-      if (page.installations.size() == limit) {
-        page.continuation = encodeContinuation(p, ordinal);
-        return page;
-      }
-    }
+  std::optional<uint32_t> after = start->second;
+  for (uint32_t p = start->first; p < options_.partitions && page.installations.size() < limit;
+       ++p, after.reset()) {
+    auto last = queryPartition(hub, p, &expression, after, limit - page.installations.size(), {},
+                               page.installations);
+    if (!last) return std::unexpected(last.error());
+    if (*last) page.continuation = encodeContinuation(p, **last);
   }
+  if (page.installations.size() < limit) page.continuation.clear();
   return page;
+}
+
+std::expected<std::vector<std::string>, StoreError> InstallationStore::registrationsWithHandle(
+    std::string_view hub, Platform platform, std::string_view handle) const {
+  const std::string prefix = registrationHandlePrefix(hub, platform, handle);
+  std::unique_ptr<rocksdb::Iterator> it(
+      database_.db().NewIterator(rocksdb::ReadOptions(), database_.handle(ColumnFamily::kHandles)));
+  std::vector<std::string> ids;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    ids.emplace_back(it->key().ToStringView().substr(prefix.size()));
+  }
+  if (!it->status().ok()) return std::unexpected(storageError(it->status(), "listing a handle"));
+  return ids;
 }
 
 size_t InstallationStore::indexMemoryBytes() const {

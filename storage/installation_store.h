@@ -35,7 +35,7 @@ struct StoreOptions {
 };
 
 struct StoreError {
-  enum class Code { kInvalid, kNotFound, kStorage };
+  enum class Code { kInvalid, kNotFound, kStorage, kPreconditionFailed };
   Code code = Code::kStorage;
   std::string message;
   std::string field;  // for kInvalid: which field ("tags/3", "/1 (add /tags)")
@@ -162,6 +162,21 @@ class InstallationStore {
   // time; pass the returned continuation to get the next page.
   std::expected<Page, StoreError> query(std::string_view hub, const CompiledExpression& expression,
                                         std::string_view continuation, size_t limit) const;
+  // One partition's part of a query, for callers that visit each partition on its shard:
+  // installations matching `expression` (every one when nullptr) after ordinal `after` that
+  // `keep` accepts (all when empty), at most
+  // `limit`, appended to `out`. Answers the last ordinal taken when `limit` was reached.
+  std::expected<std::optional<uint32_t>, StoreError> queryPartition(
+      std::string_view hub, uint32_t partition, const CompiledExpression* expression,
+      std::optional<uint32_t> after, size_t limit,
+      const std::function<bool(const Installation&)>& keep, std::vector<Installation>& out) const;
+  // A continuation token as (partition, last ordinal taken); "" is the start.
+  std::expected<std::pair<uint32_t, std::optional<uint32_t>>, StoreError> parseContinuation(
+      std::string_view continuation) const;
+  static std::string continuationAt(uint32_t partition, uint32_t ordinal);
+  // The ids of the registrations naming this handle (registrations may share one).
+  std::expected<std::vector<std::string>, StoreError> registrationsWithHandle(
+      std::string_view hub, Platform platform, std::string_view handle) const;
 
   // Installations stored, all hubs; safe to read from any thread.
   uint64_t installationCount() const { return installation_count_.load(std::memory_order_relaxed); }
@@ -203,6 +218,10 @@ class InstallationStore {
                                                         const Staging* staging = nullptr) const;
   std::expected<std::optional<HandleOwner>, StoreError> handleOwner(
       const std::string& key, const Staging* staging = nullptr) const;
+  // The handle-index key `installation` holds: its registration entry, or the one-holder entry
+  // when it is still the holder; nullopt when another installation took the handle.
+  std::expected<std::optional<std::string>, StoreError> ownHandleKey(
+      std::string_view hub, const Installation& installation, const Staging* staging) const;
   // Stages a create or overwrite (the caller holds the handle locks it needs).
   std::expected<WriteOutcome, StoreError> stage(Staging& staging, std::string_view hub,
                                                 uint32_t partition, std::optional<Loaded> previous,

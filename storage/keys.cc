@@ -70,6 +70,21 @@ std::string handleKey(std::string_view hub, Platform platform, std::string_view 
   return key;
 }
 
+std::string registrationHandlePrefix(std::string_view hub, Platform platform,
+                                     std::string_view handle) {
+  std::string key =
+      handleKey(hub, static_cast<Platform>(static_cast<uint8_t>(platform) | 0x80), handle);
+  key += '\0';
+  return key;
+}
+
+std::string registrationHandleKey(std::string_view hub, Platform platform, std::string_view handle,
+                                  std::string_view registration_id) {
+  std::string key = registrationHandlePrefix(hub, platform, handle);
+  key.append(registration_id);
+  return key;
+}
+
 std::string userPrefix(std::string_view hub, std::string_view user_id) {
   std::string key;
   key.append(hub);

@@ -29,6 +29,16 @@ std::string partitionPrefix(std::string_view hub, uint32_t partition);
 std::string recordKey(std::string_view hub, uint32_t partition, uint32_t ordinal);
 std::string idKey(std::string_view hub, uint32_t partition, std::string_view installation_id);
 std::string handleKey(std::string_view hub, Platform platform, std::string_view handle);
+// Registrations (Azure's older model) may share a handle — one app makes a native and a template
+// registration for the same device token, and each receives its notifications — so theirs is a
+// multi-map beside the installations' one-holder index: the platform byte with its high bit set,
+// the handle, a zero byte, the registration id. The prefix without the id lists a handle's
+// registrations.
+//   handles CF        hub \0 (platform|0x80):u8 handle \0 registration-id -> as above
+std::string registrationHandlePrefix(std::string_view hub, Platform platform,
+                                     std::string_view handle);
+std::string registrationHandleKey(std::string_view hub, Platform platform, std::string_view handle,
+                                  std::string_view registration_id);
 std::string userPrefix(std::string_view hub, std::string_view user_id);
 std::string userKey(std::string_view hub, std::string_view user_id, uint32_t partition,
                     uint32_t ordinal);
