@@ -132,6 +132,13 @@ std::expected<void, std::string> Server::start() {
   auth_ = std::make_unique<SasAuthenticator>(std::move(*rules));
   azure_ = std::make_unique<AzureApi>(*engine_, *installations_, *auth_, AzureApi::Options{});
   azure_->addRoutes(router_);
+  AdminApi::Options admin_options;
+  for (const auto& name : engine_->hubNames()) admin_options.configured_hubs.insert(name);
+  admin_ = std::make_unique<AdminApi>(*engine_, *database_, *auth_, std::move(admin_options));
+  auto stored = admin_->loadStored();
+  if (!stored) return std::unexpected(stored.error());
+  if (*stored > 0) log()->info("{} hubs from the admin API loaded", *stored);
+  admin_->addRoutes(router_);
   shards_->start();
   if (auto started = engine_->start(); !started) return std::unexpected(started.error());
   if (kafka_) {

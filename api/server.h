@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "api/admin_api.h"
 #include "api/azure_api.h"
 #include "api/http_server.h"
 #include "api/sas.h"
@@ -55,6 +56,7 @@ class Server {
   std::unique_ptr<hub::KafkaIngest> kafka_;
   std::unique_ptr<SasAuthenticator> auth_;
   std::unique_ptr<AzureApi> azure_;
+  std::unique_ptr<AdminApi> admin_;
   std::atomic<bool> ready_{false};
   bool running_ = false;  // the shards and the HTTP server were started
   bool stopped_ = false;

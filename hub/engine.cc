@@ -101,6 +101,7 @@ struct Engine::Shard {
   unsigned index = 0;
   boost::asio::io_context& io;
   std::map<std::string, std::unique_ptr<ShardConnectors>, std::less<>> connectors;
+  std::vector<std::unique_ptr<ShardConnectors>> retired;  // still used by running jobs
   std::vector<std::unique_ptr<Job>> jobs;
   size_t next_job = 0;  // round-robin position
   std::atomic<uint64_t> in_flight{0};
@@ -183,9 +184,92 @@ std::expected<void, std::string> Engine::addHub(HubDefinition definition) {
   if (connector_options.metrics == nullptr) connector_options.metrics = &metrics_;
   auto credentials = HubCredentials::create(std::move(definition), connector_options);
   if (!credentials) return std::unexpected(fmt::format("hub {}: {}", name, credentials.error()));
-  std::lock_guard lock(hubs_mutex_);
-  hubs_[name] = std::move(*credentials);
+  bool replaced = false;
+  {
+    std::lock_guard lock(hubs_mutex_);
+    auto& slot = hubs_[name];
+    replaced = slot != nullptr;
+    slot = std::move(*credentials);
+  }
+  if (replaced) {
+    for (auto& shard : shards_) {
+      boost::asio::post(shard->io,
+                        [this, &shard = *shard, name] { retireConnectors(shard, name); });
+    }
+  }
   return {};
+}
+
+std::optional<HubDefinition> Engine::hubDefinition(std::string_view hub) const {
+  std::lock_guard lock(hubs_mutex_);
+  auto it = hubs_.find(hub);
+  if (it == hubs_.end()) return std::nullopt;
+  return it->second->definition();
+}
+
+std::vector<std::string> Engine::hubNames() const {
+  std::lock_guard lock(hubs_mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, unused] : hubs_) names.push_back(name);
+  return names;
+}
+
+void Engine::removeHub(std::string hub,
+                       std::function<void(std::expected<uint64_t, std::string>&&)> done) {
+  {
+    std::lock_guard lock(hubs_mutex_);
+    if (hubs_.erase(hub) == 0) return done(std::unexpected("hub " + hub + " does not exist"));
+  }
+  struct State {
+    std::atomic<size_t> shards_left;
+    std::atomic<uint64_t> removed{0};
+    std::mutex mutex;
+    std::string error;
+  };
+  auto state = std::make_shared<State>();
+  state->shards_left = shards_.size();
+  auto shared_done = std::make_shared<decltype(done)>(std::move(done));
+  const uint32_t partitions = installations_.partitionCount();
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    Shard& shard = *shards_[i];
+    boost::asio::post(shard.io, [this, &shard, i, hub, partitions, state, shared_done] {
+      if (shard.flush_posted) flushUpserts(shard);
+      retireConnectors(shard, hub);
+      for (uint32_t p = static_cast<uint32_t>(i); p < partitions;
+           p += static_cast<uint32_t>(shards_.size())) {
+        auto cleared = installations_.clearPartition(hub, p);
+        if (cleared) {
+          state->removed += *cleared;
+        } else {
+          std::lock_guard lock(state->mutex);
+          state->error = cleared.error().message;
+        }
+      }
+      if (state->shards_left.fetch_sub(1) != 1) return;
+      if (auto dropped = installations_.dropHubEntries(hub); !dropped) {
+        state->error = dropped.error().message;
+      }
+      if (!state->error.empty()) return (*shared_done)(std::unexpected(state->error));
+      log()->info("hub {} removed with its {} devices", hub, state->removed.load());
+      (*shared_done)(state->removed.load());
+    });
+  }
+}
+
+void Engine::retireConnectors(Shard& shard, const std::string& hub) {
+  auto it = shard.connectors.find(hub);
+  if (it == shard.connectors.end()) return;
+  shard.retired.push_back(std::move(it->second));
+  shard.connectors.erase(it);
+  sweepRetired(shard);
+}
+
+void Engine::sweepRetired(Shard& shard) {
+  std::erase_if(shard.retired, [&](const std::unique_ptr<ShardConnectors>& c) {
+    if (c->pending() != 0) return false;
+    return std::none_of(shard.jobs.begin(), shard.jobs.end(),
+                        [&](const auto& job) { return job->out == c.get(); });
+  });
 }
 
 bool Engine::hasHub(std::string_view hub) const {
@@ -235,6 +319,7 @@ void Engine::stop() {
       checkpoint(shard);
       shard.checkpoint_timer.cancel();
       shard.connectors.clear();  // pending callbacks are dropped with the clients
+      shard.retired.clear();
       shard.jobs.clear();
       if (&shard == shards_.front().get() && schedule_timer_) schedule_timer_->cancel();
       promise->set_value();
@@ -669,6 +754,10 @@ void Engine::maybeFinishJob(Shard& shard, Job& job) {
     }
   }
   job.finished = true;
+  if (!shard.retired.empty()) {
+    job.out = nullptr;
+    sweepRetired(shard);
+  }
   // The run's record is finished (and its checkpoints deleted) by the last shard; until then
   // this shard's slots are recorded as finished so that a restart does not redo them.
   checkpoint(shard);

@@ -97,6 +97,13 @@ class Engine {
   // Hubs are known before start() (from configuration); the admin API adds them later.
   std::expected<void, std::string> addHub(HubDefinition definition);
   bool hasHub(std::string_view hub) const;
+  // Adding a hub that exists replaces its credentials: new notifications use the new ones,
+  // running ones finish with the old.
+  std::optional<HubDefinition> hubDefinition(std::string_view hub) const;
+  std::vector<std::string> hubNames() const;
+  // Forgets the hub and deletes its devices (each partition on its shard). New sends are refused
+  // at once; notifications already running finish. `done` gets the number of devices deleted.
+  void removeHub(std::string hub, std::function<void(std::expected<uint64_t, std::string>&&)> done);
   void setEvents(EngineEvents events);
 
   // Resumes what a previous run left unfinished and starts the scheduler. The shards must run.
@@ -176,6 +183,10 @@ class Engine {
   void pollSchedule();
   ShardConnectors& connectorsFor(Shard& shard, const std::string& hub);
   void flushUpserts(Shard& shard);
+  // Drops a shard's clients of a hub whose credentials changed or that was removed; they are
+  // destroyed once no job uses them.
+  void retireConnectors(Shard& shard, const std::string& hub);
+  void sweepRetired(Shard& shard);
   void released(const std::string& hub, const std::optional<storage::HandleRelease>& release);
 
   ShardSet& shard_set_;

@@ -717,6 +717,42 @@ std::expected<bool, StoreError> InstallationStore::remove(std::string_view hub,
   return true;
 }
 
+std::expected<uint64_t, StoreError> InstallationStore::clearPartition(std::string_view hub,
+                                                                      uint32_t partition) {
+  HubIndex* hub_index = hubIndex(hub);
+  const uint64_t removed = hub_index != nullptr ? hub_index->partitions[partition].size() : 0;
+  rocksdb::WriteBatch batch;
+  const std::string begin = partitionPrefix(hub, partition);
+  // Partition numbers are 16-bit; the last one ends where the hub's keys end.
+  std::string end =
+      partition + 1 < 0x10000 ? partitionPrefix(hub, partition + 1) : std::string(hub) + '\1';
+  for (const ColumnFamily cf : {ColumnFamily::kInstallations, ColumnFamily::kInstallationIds}) {
+    batch.DeleteRange(database_.handle(cf), begin, end);
+  }
+  const std::string releases = std::string(kReleasePrefix) + begin;
+  std::string releases_end = std::string(kReleasePrefix) + end;
+  batch.DeleteRange(database_.handle(ColumnFamily::kMeta), releases, releases_end);
+  const auto status = database_.db().Write(database_.writeOptions(), &batch);
+  if (!status.ok()) return std::unexpected(storageError(status, "deleting a hub's installations"));
+  if (hub_index != nullptr) hub_index->partitions[partition] = PartitionIndex();
+  installation_count_.fetch_sub(removed, std::memory_order_relaxed);
+  return removed;
+}
+
+std::expected<void, StoreError> InstallationStore::dropHubEntries(std::string_view hub) {
+  rocksdb::WriteBatch batch;
+  std::string begin(hub);
+  begin += '\0';
+  std::string end(hub);
+  end += '\1';
+  for (const ColumnFamily cf : {ColumnFamily::kHandles, ColumnFamily::kUsers}) {
+    batch.DeleteRange(database_.handle(cf), begin, end);
+  }
+  const auto status = database_.db().Write(database_.writeOptions(), &batch);
+  if (!status.ok()) return std::unexpected(storageError(status, "deleting a hub's indexes"));
+  return {};
+}
+
 std::expected<std::optional<Installation>, StoreError> InstallationStore::get(
     std::string_view hub, std::string_view installation_id) const {
   auto loaded = load(hub, partitionOf(hub, installation_id), installation_id);

@@ -178,6 +178,11 @@ class InstallationStore {
   std::expected<std::vector<std::string>, StoreError> registrationsWithHandle(
       std::string_view hub, Platform platform, std::string_view handle) const;
 
+  // Deleting a hub's devices: every partition cleared on its shard (records, ids, pending handle
+  // releases, the partition's index), then the hub-wide handle and user entries dropped.
+  std::expected<uint64_t, StoreError> clearPartition(std::string_view hub, uint32_t partition);
+  std::expected<void, StoreError> dropHubEntries(std::string_view hub);
+
   // Installations stored, all hubs; safe to read from any thread.
   uint64_t installationCount() const { return installation_count_.load(std::memory_order_relaxed); }
   size_t indexMemoryBytes() const;
