@@ -7,6 +7,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -77,16 +79,16 @@ std::vector<std::string_view> splitPath(std::string_view path) {
 }
 
 template <class Handlers>
-HttpResponse methodNotAllowed(std::string_view target, http::verb method,
+HttpResponse methodNotAllowed(const Router& router, std::string_view target, http::verb method,
                               const Handlers& handlers) {
   std::string allow;
   for (const auto& [m, unused] : handlers) {
     if (!allow.empty()) allow += ", ";
     allow += std::string(http::to_string(m));
   }
-  auto response = errorResponse(http::status::method_not_allowed,
-                                fmt::format("{} does not accept {}; it accepts {}", target,
-                                            std::string(http::to_string(method)), allow));
+  auto response = router.error(http::status::method_not_allowed,
+                               fmt::format("{} does not accept {}; it accepts {}", target,
+                                           std::string(http::to_string(method)), allow));
   response.set(http::field::allow, allow);
   return response;
 }
@@ -113,7 +115,7 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& request) const
   if (route != routes_.end()) {
     const auto handler = route->second.find(request.method());
     if (handler == route->second.end()) {
-      co_return methodNotAllowed(target, request.method(), route->second);
+      co_return methodNotAllowed(*this, target, request.method(), route->second);
     }
     co_return co_await handler->second(request);
   }
@@ -135,11 +137,11 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& request) const
     if (!matched) continue;
     const auto handler = pattern.handlers.find(request.method());
     if (handler == pattern.handlers.end()) {
-      co_return methodNotAllowed(target, request.method(), pattern.handlers);
+      co_return methodNotAllowed(*this, target, request.method(), pattern.handlers);
     }
     co_return co_await handler->second(request, params);
   }
-  co_return errorResponse(http::status::not_found, fmt::format("no resource at {}", target));
+  co_return error(http::status::not_found, fmt::format("no resource at {}", target));
 }
 
 struct HttpServer::Connection {
@@ -178,7 +180,9 @@ HttpServer::HttpServer(ShardSet& shards, const Router& router, HttpLimits limits
                                 "HTTP connections closed for taking longer than "
                                 "http.idle_timeout_ms to send a request")),
       bad_requests_(metrics.counter("pushhub_http_bad_requests_total",
-                                    "HTTP requests refused as malformed or too large")) {
+                                    "HTTP requests refused as malformed or too large")),
+      tls_failures_(metrics.counter("pushhub_http_tls_handshake_failures_total",
+                                    "HTTPS connections closed because the TLS handshake failed")) {
   const size_t per_shard = (limits.max_connections + shards.size() - 1) / shards.size();
   for (unsigned i = 0; i < shards.size(); ++i) {
     shard_states_.push_back(std::make_unique<ShardState>(i, shards.context(i), per_shard));
@@ -214,6 +218,39 @@ std::expected<void, std::string> HttpServer::listen(const ListenAddress& address
   return {};
 }
 
+std::expected<void, std::string> HttpServer::useTls(const std::string& cert_file,
+                                                    const std::string& key_file) {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  context->use_certificate_chain_file(cert_file, ec);
+  if (ec)
+    return std::unexpected(
+        fmt::format("{}: not a PEM certificate chain: {}", cert_file, ec.message()));
+  context->use_private_key_file(key_file, asio::ssl::context::pem, ec);
+  if (ec)
+    return std::unexpected(fmt::format("{}: not a PEM private key: {}", key_file, ec.message()));
+  // ALPN: HTTP/1.1 only (clients offering h2 fall back to it).
+  SSL_CTX_set_alpn_select_cb(
+      context->native_handle(),
+      [](SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
+         unsigned int in_len, void*) -> int {
+        static constexpr unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+        unsigned char* selected = nullptr;
+        if (SSL_select_next_proto(&selected, out_len, kHttp11, sizeof kHttp11, in, in_len) !=
+            OPENSSL_NPN_NEGOTIATED) {
+          return SSL_TLSEXT_ERR_NOACK;
+        }
+        *out = selected;
+        return SSL_TLSEXT_ERR_OK;
+      },
+      nullptr);
+  tls_ = std::move(context);
+  return {};
+}
+
 void HttpServer::start() {
   for (auto& shard : shard_states_) {
     if (shard->acceptor) asio::co_spawn(shard->context, acceptLoop(*shard), asio::detached);
@@ -246,7 +283,6 @@ asio::awaitable<void> HttpServer::acceptLoop(ShardState& shard) {
 }
 
 asio::awaitable<void> HttpServer::serve(ShardState& shard, Connection& connection) {
-  auto& stream = connection.stream;
   open_connections_.fetch_add(1);
   open_gauge_.add(1);
   const auto position = shard.connections.insert(shard.connections.end(), &connection);
@@ -262,20 +298,45 @@ asio::awaitable<void> HttpServer::serve(ShardState& shard, Connection& connectio
   } cleanup{*this, shard, position};
 
   boost::system::error_code ec;
+  if (tls_) {
+    asio::ssl::stream<beast::tcp_stream&> tls_stream(connection.stream, *tls_);
+    connection.stream.expires_after(limits_.idle_timeout);
+    co_await tls_stream.async_handshake(asio::ssl::stream_base::server,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      tls_failures_.inc();
+      log()->debug("connection {}: TLS handshake failed: {}", connection.id, ec.message());
+    } else {
+      co_await exchange(shard, connection, tls_stream);
+      // close_notify, briefly: a client that went away must not hold the connection.
+      connection.stream.expires_after(std::chrono::milliseconds(500));
+      co_await tls_stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  } else {
+    co_await exchange(shard, connection, connection.stream);
+  }
+  connection.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  connection.stream.close();
+  log()->debug("connection {} closed", connection.id);
+}
+
+template <class Stream>
+asio::awaitable<void> HttpServer::exchange(ShardState& shard, Connection& connection,
+                                           Stream& stream) {
+  boost::system::error_code ec;
   const auto respond_and_close = [&](HttpResponse response) -> asio::awaitable<void> {
     response.set(http::field::server, serverHeader());
     response.keep_alive(false);
     response.prepare_payload();
     responsesCounter(response.result_int()).inc();
-    stream.expires_after(limits_.idle_timeout);
+    connection.stream.expires_after(limits_.idle_timeout);
     co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
   };
 
   if (shard.connections.size() > shard.max_connections) {
     rejected_.inc();
-    co_await respond_and_close(errorResponse(http::status::service_unavailable,
+    co_await respond_and_close(router_.error(http::status::service_unavailable,
                                              "too many connections (http.max_connections)"));
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     co_return;
   }
   log()->debug("connection {} opened on shard {}", connection.id, shard.index);
@@ -286,7 +347,7 @@ asio::awaitable<void> HttpServer::serve(ShardState& shard, Connection& connectio
     if (buffer.size() == 0) {
       // Idle until the first byte of the next request arrives.
       connection.idle = true;
-      stream.expires_after(limits_.idle_timeout);
+      connection.stream.expires_after(limits_.idle_timeout);
       const size_t n = co_await stream.async_read_some(
           buffer.prepare(8192), asio::redirect_error(asio::use_awaitable, ec));
       buffer.commit(n);
@@ -300,20 +361,20 @@ asio::awaitable<void> HttpServer::serve(ShardState& shard, Connection& connectio
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser.body_limit(limits_.max_body_bytes);
-    stream.expires_after(limits_.idle_timeout);
+    connection.stream.expires_after(limits_.idle_timeout);
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == http::error::body_limit) {
         bad_requests_.inc();
         co_await respond_and_close(
-            errorResponse(http::status::payload_too_large,
+            router_.error(http::status::payload_too_large,
                           fmt::format("request body larger than {} bytes (http.max_body_bytes)",
                                       limits_.max_body_bytes)));
       } else if (ec == http::error::header_limit) {
         bad_requests_.inc();
         co_await respond_and_close(
-            errorResponse(http::status::request_header_fields_too_large,
+            router_.error(http::status::request_header_fields_too_large,
                           fmt::format("request header larger than {} bytes (http.max_header_bytes)",
                                       limits_.max_header_bytes)));
       } else if (ec == beast::error::timeout) {
@@ -321,7 +382,7 @@ asio::awaitable<void> HttpServer::serve(ShardState& shard, Connection& connectio
       } else if (ec.category() == make_error_code(http::error::bad_target).category() &&
                  ec != http::error::end_of_stream && ec != http::error::partial_message) {
         bad_requests_.inc();
-        co_await respond_and_close(errorResponse(
+        co_await respond_and_close(router_.error(
             http::status::bad_request, fmt::format("malformed HTTP request: {}", ec.message())));
       }
       break;
@@ -335,13 +396,10 @@ asio::awaitable<void> HttpServer::serve(ShardState& shard, Connection& connectio
     response.keep_alive(keep_alive);
     response.prepare_payload();
     responsesCounter(response.result_int()).inc();
-    stream.expires_after(limits_.idle_timeout);
+    connection.stream.expires_after(limits_.idle_timeout);
     co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep_alive) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.close();
-  log()->debug("connection {} closed", connection.id);
 }
 
 void HttpServer::onEveryShard(const std::function<void(ShardState&)>& fn) {

@@ -19,6 +19,10 @@
 #include "common/shard_set.h"
 #include "hub/config.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace pushhub::api {
 
 namespace http = boost::beast::http;
@@ -47,6 +51,15 @@ class Router {
   void addPattern(http::verb method, const std::string& pattern, PatternHandler handler);
   boost::asio::awaitable<HttpResponse> dispatch(const HttpRequest& request) const;
 
+  // How errors found before a handler runs (no route, wrong method, and the server's own: too
+  // large, malformed, too many connections) are written; default errorResponse (JSON). pushhub
+  // answers them in Azure's XML form, which its SDK clients parse.
+  using ErrorFormat = std::function<HttpResponse(http::status, std::string_view)>;
+  void setErrorFormat(ErrorFormat format) { error_format_ = std::move(format); }
+  HttpResponse error(http::status status, std::string_view detail) const {
+    return error_format_ ? error_format_(status, detail) : errorResponse(status, detail);
+  }
+
  private:
   struct Pattern {
     std::vector<std::string> segments;  // "{name}" or a literal
@@ -54,6 +67,7 @@ class Router {
   };
   std::map<std::string, std::map<http::verb, Handler>, std::less<>> routes_;
   std::vector<Pattern> patterns_;
+  ErrorFormat error_format_;
 };
 
 struct HttpLimits {
@@ -77,6 +91,12 @@ class HttpServer {
   std::expected<void, std::string> listen(const ListenAddress& address);
   uint16_t port() const { return port_; }
 
+  // Serves HTTPS (TLS 1.2+, HTTP/1.1 by ALPN) with this PEM certificate chain and key; call
+  // before start(). Errors name the file.
+  std::expected<void, std::string> useTls(const std::string& cert_file,
+                                          const std::string& key_file);
+  bool tls() const { return tls_ != nullptr; }
+
   // Starts accepting on every shard.
   void start();
 
@@ -94,6 +114,9 @@ class HttpServer {
 
   boost::asio::awaitable<void> acceptLoop(ShardState& shard);
   boost::asio::awaitable<void> serve(ShardState& shard, Connection& connection);
+  // The requests of one connection, over the plain TCP stream or its TLS layer.
+  template <class Stream>
+  boost::asio::awaitable<void> exchange(ShardState& shard, Connection& connection, Stream& stream);
   Counter& responsesCounter(unsigned status);
   // Runs `fn(shard)` on every shard's loop and waits until all have run it.
   void onEveryShard(const std::function<void(ShardState&)>& fn);
@@ -104,6 +127,7 @@ class HttpServer {
   MetricsRegistry& metrics_;
   std::vector<std::unique_ptr<ShardState>> shard_states_;
   uint16_t port_ = 0;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
   std::atomic<size_t> open_connections_{0};
   std::atomic<uint64_t> next_connection_id_{1};
 
@@ -112,6 +136,7 @@ class HttpServer {
   Counter& rejected_;
   Counter& timeouts_;
   Counter& bad_requests_;
+  Counter& tls_failures_;
   std::array<std::atomic<Counter*>, 600> responses_{};
 };
 

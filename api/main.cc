@@ -103,7 +103,8 @@ int serve(const Overrides& overrides) {
     log->error("cannot start: {}", started.error());
     return kExitFailure;
   }
-  log->info("listening on http://{}", server.listenAddress().toString());
+  log->info("listening on {}://{}", server.tls() ? "https" : "http",
+            server.listenAddress().toString());
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

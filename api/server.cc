@@ -91,7 +91,19 @@ std::expected<void, std::string> Server::start() {
       .idle_timeout = config_.http.idle_timeout,
       .max_connections = config_.http.max_connections,
   };
+  // Clients are Azure SDKs: errors before any handler runs (404, 405, 413, 431, 503) in Azure's
+  // XML form too.
+  router_.setErrorFormat(azureError);
   http_ = std::make_unique<HttpServer>(*shards_, router_, limits, metrics_);
+  if (config_.http.tls_cert_file.empty() != config_.http.tls_key_file.empty()) {
+    return std::unexpected(
+        "http.tls_cert_file and http.tls_key_file: set both for HTTPS, or neither for HTTP");
+  }
+  if (!config_.http.tls_cert_file.empty()) {
+    if (auto tls = http_->useTls(config_.http.tls_cert_file, config_.http.tls_key_file); !tls) {
+      return std::unexpected("http.tls_cert_file: " + tls.error());
+    }
+  }
   if (auto listening = http_->listen(config_.server.listen); !listening) {
     return std::unexpected(listening.error());
   }
@@ -130,7 +142,9 @@ std::expected<void, std::string> Server::start() {
   auto rules = parseSasRules(config_.auth.rules);
   if (!rules) return std::unexpected("auth.rules: " + rules.error());
   auth_ = std::make_unique<SasAuthenticator>(std::move(*rules));
-  azure_ = std::make_unique<AzureApi>(*engine_, *installations_, *auth_, AzureApi::Options{});
+  AzureApi::Options azure_options;
+  azure_options.scheme = http_->tls() ? "https" : "http";
+  azure_ = std::make_unique<AzureApi>(*engine_, *installations_, *auth_, azure_options);
   azure_->addRoutes(router_);
   AdminApi::Options admin_options;
   for (const auto& name : engine_->hubNames()) admin_options.configured_hubs.insert(name);

@@ -37,6 +37,7 @@ class Server {
 
   // The address actually listened on (the real port when the configuration said 0).
   ListenAddress listenAddress() const;
+  bool tls() const { return http_ != nullptr && http_->tls(); }
   bool ready() const { return ready_.load(); }
   MetricsRegistry& metrics() { return metrics_; }
   hub::Engine* engine() { return engine_.get(); }

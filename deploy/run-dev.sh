@@ -71,4 +71,12 @@ if [ "${KAFKA:-0}" = "1" ]; then
     "outcomes on pushhub.outcomes (address also in $SIM_DIR/kafka.bootstrap)"
 fi
 
+# TLS=1: the API over HTTPS with the simulator's development certificate (localhost, 127.0.0.1);
+# clients trust $SIM_DIR/ca.crt (curl --cacert, NODE_EXTRA_CA_CERTS for the JS SDK).
+if [ "${TLS:-0}" = "1" ]; then
+  export PUSHHUB_HTTP_TLS_CERT_FILE="$SIM_DIR/server.crt"
+  export PUSHHUB_HTTP_TLS_KEY_FILE="$SIM_DIR/server.key"
+  echo "run-dev: HTTPS with $SIM_DIR/server.crt; trust $SIM_DIR/ca.crt"
+fi
+
 "$BUILD_DIR/bin/pushhub" serve "$@"

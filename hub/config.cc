@@ -93,6 +93,20 @@ const std::vector<ConfigKey> kKeys = {
        return setInt(c.http.max_body_bytes, v, 1024, int64_t{1} << 30);
      },
      [](const Config& c) { return std::to_string(c.http.max_body_bytes); }},
+    {"http", "tls_cert_file", ValueKind::kString,
+     "PEM certificate chain for HTTPS (with http.tls_key_file). Both empty: plain HTTP. The "
+     "official SDKs use https:// endpoints.",
+     [](Config& c, const ConfigValue& v) -> Problem {
+       c.http.tls_cert_file = asString(v);
+       return std::nullopt;
+     },
+     [](const Config& c) { return tomlString(c.http.tls_cert_file); }},
+    {"http", "tls_key_file", ValueKind::kString, "PEM private key of http.tls_cert_file.",
+     [](Config& c, const ConfigValue& v) -> Problem {
+       c.http.tls_key_file = asString(v);
+       return std::nullopt;
+     },
+     [](const Config& c) { return tomlString(c.http.tls_key_file); }},
     {"http", "idle_timeout_ms", ValueKind::kInteger,
      "A connection that takes longer than this to send a whole request (or sits idle between "
      "keep-alive requests) is closed.",

@@ -32,6 +32,9 @@ struct Config {
     size_t max_body_bytes = 4 << 20;
     std::chrono::milliseconds idle_timeout{60'000};
     size_t max_connections = 10'000;
+    // Both set: the API speaks HTTPS (TLS 1.2+) with this certificate chain and key (PEM).
+    std::string tls_cert_file;
+    std::string tls_key_file;
   } http;
   struct Log {
     spdlog::level::level_enum level = spdlog::level::info;

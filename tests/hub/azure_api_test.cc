@@ -8,12 +8,12 @@ namespace {
 
 using namespace engine_testing;
 
-TEST_F(AzureApiTest, InstallationsAreReadableRightAfterTheyAreWrittenWithTheSdksStatusCodes) {
+TEST_P(AzureRoutes, InstallationsAreReadableRightAfterTheyAreWrittenWithTheSdksStatusCodes) {
   auto put = call("PUT", "/demo/installations/i1?api-version=2020-06",
                   apnsInstallationJson("i1", R"("news")"), {{"Content-Type", "application/json"}},
                   token(kListen));
   EXPECT_EQ(put.status, 200u) << put.body;
-  EXPECT_EQ(put.header("content-location"), "http://127.0.0.1/demo/installations/i1");
+  EXPECT_EQ(put.header("content-location"), scheme() + "://127.0.0.1/demo/installations/i1");
   auto get = call("GET", "/demo/installations/i1", {}, {}, token(kListen));
   EXPECT_EQ(get.status, 200u);
   EXPECT_THAT(get.body, HasSubstr(R"("installationId":"i1")"));
@@ -32,7 +32,7 @@ TEST_F(AzureApiTest, InstallationsAreReadableRightAfterTheyAreWrittenWithTheSdks
   EXPECT_EQ(gone.header("content-type"), "application/xml; charset=utf-8");
 }
 
-TEST_F(AzureApiTest, RefusalsAnswerWithAzuresErrorAndStoreNothing) {
+TEST_P(AzureRoutes, RefusalsAnswerWithAzuresErrorAndStoreNothing) {
   const std::string body = apnsInstallationJson("i2", "");
   struct Case {
     std::string method, target, body, authorization;
@@ -80,7 +80,7 @@ TEST_F(AzureApiTest, RefusalsAnswerWithAzuresErrorAndStoreNothing) {
   EXPECT_TRUE(engine_->notifications().active()->empty());
 }
 
-TEST_F(AzureApiTest, ATemplateSendToATagIsDeliveredAndItsTelemetryShowsTheCounts) {
+TEST_P(AzureRoutes, ATemplateSendToATagIsDeliveredAndItsTelemetryShowsTheCounts) {
   for (int i = 0; i < 6; ++i) {
     const std::string id = fmt::format("d{}", i);
     ASSERT_EQ(call("PUT", "/demo/installations/" + id,
@@ -97,7 +97,8 @@ TEST_F(AzureApiTest, ATemplateSendToATagIsDeliveredAndItsTelemetryShowsTheCounts
   // Absolute, and the id at pathname.split("/")[3] as the JS SDK reads it.
   std::smatch m;
   ASSERT_TRUE(std::regex_match(
-      location, m, std::regex(R"(http://127\.0\.0\.1/demo/messages/(\w+)\?api-version=2015-04)")))
+      location, m,
+      std::regex(scheme() + R"(://127\.0\.0\.1/demo/messages/(\w+)\?api-version=2015-04)")))
       << location;
   EXPECT_FALSE(sent.header("trackingid").empty());
   EXPECT_EQ(sent.header("trackingid"), sent.header("x-ms-correlation-request-id"));
@@ -120,7 +121,7 @@ TEST_F(AzureApiTest, ATemplateSendToATagIsDeliveredAndItsTelemetryShowsTheCounts
   EXPECT_EQ(call("GET", "/demo/messages/nope").status, 404u);
 }
 
-TEST_F(AzureApiTest, RegistrationIdsComeWithAnHttpsLocationTheJsSdkAccepts) {
+TEST_P(AzureRoutes, RegistrationIdsComeWithAnHttpsLocationTheJsSdkAccepts) {
   auto reply = call("POST", "/demo/registrationIDs?api-version=2020-06", {}, {}, token(kListen));
   EXPECT_EQ(reply.status, 201u) << reply.body;
   std::smatch m;
@@ -133,7 +134,7 @@ TEST_F(AzureApiTest, RegistrationIdsComeWithAnHttpsLocationTheJsSdkAccepts) {
   EXPECT_EQ(call("POST", "/demo/registrationIDs", {}, {}, "").status, 401u);
 }
 
-TEST_F(AzureApiTest, DirectSendAndScheduledSendWithCancel) {
+TEST_P(AzureRoutes, DirectSendAndScheduledSendWithCancel) {
   // The JS SDK's direct=true; the docs' bare ?direct works the same.
   for (const char* query : {"?direct=true&api-version=2020-06", "?direct&api-version=2015-04"}) {
     auto direct =
@@ -169,6 +170,67 @@ TEST_F(AzureApiTest, DirectSendAndScheduledSendWithCancel) {
                         {"ServiceBusNotification-ScheduleTime", "tomorrow"}});
   EXPECT_EQ(bad_time.status, 400u);
 }
+
+TEST_P(AzureRoutes, LimitsAndUnknownRoutesAnswerInAzuresForm) {
+  // Refused from the Content-Length alone, before the body is read.
+  auto big = client_->raw(
+      "PUT /demo/installations/big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 307200\r\n\r\n");
+  EXPECT_EQ(big.status, 413u);
+  EXPECT_THAT(big.body, HasSubstr("<Error><Code>413</Code><Detail>request body larger than 262144 "
+                                  "bytes (http.max_body_bytes)</Detail></Error>"));
+  EXPECT_EQ(store_->installationCount(), 0u);
+  client_ = std::make_unique<HttpClient>(
+      http_->port(), useTls() ? (credentialsDir() / "ca.crt").string() : std::string());
+  auto huge_header = call("GET", "/demo/installations/x", {}, {{"X-Pad", std::string(9000, 'p')}});
+  EXPECT_EQ(huge_header.status, 431u);
+  EXPECT_THAT(huge_header.body, HasSubstr("<Code>431</Code>"));
+  client_ = std::make_unique<HttpClient>(
+      http_->port(), useTls() ? (credentialsDir() / "ca.crt").string() : std::string());
+  auto nowhere = call("GET", "/demo/nothing/here");
+  EXPECT_EQ(nowhere.status, 404u);
+  EXPECT_THAT(nowhere.body, HasSubstr("<Code>404</Code><Detail>no resource at /demo/nothing/here"));
+  auto wrong_method = call("POST", "/demo/installations/x");
+  EXPECT_EQ(wrong_method.status, 405u);
+  EXPECT_THAT(wrong_method.header("allow"), HasSubstr("PUT"));
+  // api-version as every SDK sends it is accepted (and ignored).
+  for (const char* version : {"2013-10", "2015-01", "2015-04", "2016-07", "2020-06"}) {
+    EXPECT_EQ(call("GET", std::string("/demo/installations/x?api-version=") + version).status,
+              404u);
+  }
+}
+
+TEST_F(AzureApiTest, AnHttpsPortRefusesPlainHttpAndTheWrongCaNothingLeaks) {
+  // A plain-HTTP fixture here; make an HTTPS server beside it on the same router.
+  api::HttpServer tls_server(*shards_, router_, limits_, *metrics_);
+  ASSERT_TRUE(tls_server.listen(ListenAddress{"127.0.0.1", 0}).has_value());
+  ASSERT_TRUE(tls_server
+                  .useTls((credentialsDir() / "server.crt").string(),
+                          (credentialsDir() / "server.key").string())
+                  .has_value());
+  auto wrong = tls_server.useTls((credentialsDir() / "ca.crt").string(),
+                                 (credentialsDir() / "server.key").string());
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_THAT(wrong.error(), HasSubstr("server.key: not a PEM private key: key values mismatch"));
+  auto missing = tls_server.useTls("/nonexistent.crt", "/nonexistent.key");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_THAT(missing.error(), HasSubstr("/nonexistent.crt"));
+  tls_server.start();
+  {
+    HttpClient plain(tls_server.port());
+    plain.sendRaw("GET /demo/installations/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    EXPECT_TRUE(plain.serverClosed());
+  }
+  // A client trusting another CA (its own server certificate as the only anchor) refuses.
+  EXPECT_ANY_THROW(HttpClient(tls_server.port(), (credentialsDir() / "server.key").string()));
+  HttpClient good(tls_server.port(), (credentialsDir() / "ca.crt").string());
+  EXPECT_EQ(
+      good.request("GET", "/demo/installations/x", {}, {{"Authorization", token(kFull)}}).status,
+      404u);
+  tls_server.stop(std::chrono::milliseconds(500));
+}
+
+// Every AzureRoutes test of this binary (here and azure_registrations_test.cc), both ways.
+INSTANTIATE_TEST_SUITE_P(Transports, AzureRoutes, ::testing::Bool(), transportName);
 
 }  // namespace
 }  // namespace pushhub::hub

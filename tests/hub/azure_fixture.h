@@ -20,16 +20,27 @@ inline const SasRule kListen{"DefaultListenSharedAccessSignature", "listen-secre
 
 class AzureApiTest : public EngineTest {
  protected:
+  virtual bool useTls() const { return false; }
   void SetUp() override {
     EngineTest::SetUp();
     open();
     auth_ = std::make_unique<api::SasAuthenticator>(std::vector<SasRule>{kFull, kListen});
-    azure_ = std::make_unique<api::AzureApi>(*engine_, *store_, *auth_, api::AzureApi::Options{});
+    api::AzureApi::Options options;
+    options.scheme = useTls() ? "https" : "http";
+    azure_ = std::make_unique<api::AzureApi>(*engine_, *store_, *auth_, options);
     azure_->addRoutes(router_);
-    http_ = std::make_unique<api::HttpServer>(*shards_, router_, api::HttpLimits{}, *metrics_);
+    router_.setErrorFormat(api::azureError);
+    http_ = std::make_unique<api::HttpServer>(*shards_, router_, limits_, *metrics_);
     ASSERT_TRUE(http_->listen(ListenAddress{"127.0.0.1", 0}).has_value());
+    if (useTls()) {
+      // The simulator's development certificate (localhost, 127.0.0.1) and its CA.
+      auto tls = http_->useTls((credentialsDir() / "server.crt").string(),
+                               (credentialsDir() / "server.key").string());
+      ASSERT_TRUE(tls.has_value()) << tls.error();
+    }
     http_->start();
-    client_ = std::make_unique<HttpClient>(http_->port());
+    client_ = std::make_unique<HttpClient>(
+        http_->port(), useTls() ? (credentialsDir() / "ca.crt").string() : std::string());
   }
   void TearDown() override {
     client_.reset();
@@ -58,11 +69,24 @@ class AzureApiTest : public EngineTest {
         id, id.substr(id.size() - 1), tags);
   }
 
+  std::string scheme() const { return useTls() ? "https" : "http"; }
+
+  api::HttpLimits limits_{.max_header_bytes = 8 << 10, .max_body_bytes = 256 << 10};
   api::Router router_;
   std::unique_ptr<api::SasAuthenticator> auth_;
   std::unique_ptr<api::AzureApi> azure_;
   std::unique_ptr<api::HttpServer> http_;
   std::unique_ptr<HttpClient> client_;
 };
+
+// The route tests, run over HTTP and over HTTPS.
+class AzureRoutes : public AzureApiTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  bool useTls() const override { return GetParam(); }
+};
+
+inline std::string transportName(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "Https" : "Http";
+}
 
 }  // namespace pushhub::hub::engine_testing

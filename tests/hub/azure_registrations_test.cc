@@ -49,7 +49,7 @@ std::string idOf(const std::string& xml) {
   return m[1];
 }
 
-TEST_F(AzureApiTest, RegistrationsAreCreatedReadUpdatedWithETagsAndDeleted) {
+TEST_P(AzureRoutes, RegistrationsAreCreatedReadUpdatedWithETagsAndDeleted) {
   auto created =
       call("POST", "/demo/registrations/?api-version=2015-01", appleNative(kToken, "a,b"),
            {{"Content-Type", "application/atom+xml;type=entry;charset=utf-8"}}, token(kListen));
@@ -96,7 +96,7 @@ TEST_F(AzureApiTest, RegistrationsAreCreatedReadUpdatedWithETagsAndDeleted) {
   EXPECT_EQ(call("PUT", "/demo/registrations/i5", appleNative(kToken, "x")).status, 400u);
 }
 
-TEST_F(AzureApiTest, RegistrationRefusalsNameTheProblemAndStoreNothing) {
+TEST_P(AzureRoutes, RegistrationRefusalsNameTheProblemAndStoreNothing) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"<entry", "not well-formed XML"},
       {entry(""), "holds no description"},
@@ -132,7 +132,7 @@ TEST_F(AzureApiTest, RegistrationRefusalsNameTheProblemAndStoreNothing) {
   EXPECT_EQ(call("GET", "/demo/registrations?$top=0").status, 400u);
 }
 
-TEST_F(AzureApiTest, RegistrationsSharingAHandleEachReceiveTheirNotifications) {
+TEST_P(AzureRoutes, RegistrationsSharingAHandleEachReceiveTheirNotifications) {
   // The classic app pattern: one native and one template registration for the same token.
   auto native = call("POST", "/demo/registrations", appleNative(kToken, "news"));
   auto templ = call("POST", "/demo/registrations", appleTemplate(kToken, "news", "alerts"));
@@ -203,7 +203,7 @@ TEST_F(AzureApiTest, RegistrationsSharingAHandleEachReceiveTheirNotifications) {
   EXPECT_EQ(seen, (std::set<std::string>{idOf(native.body), idOf(templ.body)}));
 }
 
-TEST_F(AzureApiTest, InstallationsCanBeQueriedByTagExpressionAndUserPageByPage) {
+TEST_P(AzureRoutes, InstallationsCanBeQueriedByTagExpressionAndUserPageByPage) {
   for (int i = 0; i < 25; ++i) {
     const std::string id = fmt::format("q{:02}", i);
     std::string json = apnsInstallationJson(id, i % 2 == 0 ? R"("even")" : R"("odd")");

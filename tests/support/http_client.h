@@ -20,10 +20,11 @@ struct HttpReply {
 };
 
 // A blocking HTTP/1.1 client on one keep-alive connection to 127.0.0.1, for tests. Throws on
-// network errors (boost::system::system_error).
+// network errors (boost::system::system_error). With `ca_file`, it speaks HTTPS and verifies the
+// server's certificate for 127.0.0.1 against that CA.
 class HttpClient {
  public:
-  explicit HttpClient(uint16_t port);
+  explicit HttpClient(uint16_t port, const std::string& ca_file = {});
   ~HttpClient();
 
   HttpReply request(const std::string& method, const std::string& target,
