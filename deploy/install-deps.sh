@@ -13,6 +13,7 @@ PACKAGES=(
   libboost1.74-dev libboost-context1.74-dev
   libssl-dev openssl
   libnghttp2-dev nghttp2-client nghttp2-server
+  wrk
   librdkafka-dev
   librocksdb-dev
   libmsgpack-cxx-dev
