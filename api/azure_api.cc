@@ -1,6 +1,7 @@
 #include "api/azure_api.h"
 
 #include "api/azure_common.h"
+#include "api/multipart.h"
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
@@ -113,17 +114,17 @@ void AzureApi::addRoutes(Router& router) {
   router.addPattern(V::get, "/{hub}/installations/{id}", bind(&AzureApi::getInstallation));
   router.addPattern(V::patch, "/{hub}/installations/{id}", bind(&AzureApi::patchInstallation));
   router.addPattern(V::delete_, "/{hub}/installations/{id}", bind(&AzureApi::deleteInstallation));
-  router.addPattern(
-      V::post, "/{hub}/messages",
-      [this](const HttpRequest& r, const PathParams& p) -> asio::awaitable<HttpResponse> {
-        co_return co_await send(r, p, false);
-      });
+  const auto sender = [this](SendKind kind) {
+    return
+        [this, kind](const HttpRequest& r, const PathParams& p) -> asio::awaitable<HttpResponse> {
+          co_return co_await send(r, p, kind);
+        };
+  };
+  router.addPattern(V::post, "/{hub}/messages", sender(SendKind::kSend));
+  // Before /{hub}/messages/{id}: a literal segment, so that POST reaches it.
+  router.addPattern(V::post, "/{hub}/messages/$batch", sender(SendKind::kBatch));
   router.addPattern(V::get, "/{hub}/messages/{id}", bind(&AzureApi::telemetry));
-  router.addPattern(
-      V::post, "/{hub}/schedulednotifications",
-      [this](const HttpRequest& r, const PathParams& p) -> asio::awaitable<HttpResponse> {
-        co_return co_await send(r, p, true);
-      });
+  router.addPattern(V::post, "/{hub}/schedulednotifications", sender(SendKind::kScheduled));
   router.addPattern(V::delete_, "/{hub}/schedulednotifications/{id}",
                     bind(&AzureApi::cancelScheduled));
   router.addPattern(V::post, "/{hub}/registrationIDs", bind(&AzureApi::newRegistrationId));
@@ -234,11 +235,48 @@ asio::awaitable<HttpResponse> AzureApi::deleteInstallation(const HttpRequest& re
 }
 
 asio::awaitable<HttpResponse> AzureApi::send(const HttpRequest& request, const PathParams& params,
-                                             bool scheduled) {
+                                             SendKind kind) {
   const std::string& hub = params.at("hub");
+  const bool scheduled = kind == SendKind::kScheduled;
   if (auto refused = refuse(request, hub, kSend)) co_return *refused;
   hub::Notification n;
   n.hub = hub;
+  std::string_view body = request.body();
+  std::vector<std::string> batch_handles;
+  // Holds the parts `body` may view.
+  std::expected<std::vector<MultipartPart>, std::string> parts;
+  if (kind == SendKind::kBatch) {
+    // multipart/mixed: the notification part, and the devices part (a JSON array of handles).
+    auto boundary = multipartBoundary(request[http::field::content_type]);
+    if (!boundary) co_return azureError(http::status::bad_request, boundary.error());
+    parts = parseMultipart(request.body(), *boundary);
+    if (!parts) co_return azureError(http::status::bad_request, parts.error());
+    const MultipartPart* notification = nullptr;
+    const MultipartPart* devices = nullptr;
+    for (const auto& part : *parts) {
+      if (part.name() == "notification") notification = &part;
+      if (part.name() == "devices") devices = &part;
+    }
+    if (notification == nullptr || devices == nullptr) {
+      co_return azureError(http::status::bad_request,
+                           "a batch needs a part named notification and a part named devices "
+                           "(Content-Disposition: inline; name=…)");
+    }
+    body = notification->body;
+    rapidjson::Document doc;
+    doc.Parse(devices->body.data(), devices->body.size());
+    if (doc.HasParseError() || !doc.IsArray()) {
+      co_return azureError(http::status::bad_request,
+                           "the devices part is not a JSON array of device handles");
+    }
+    for (const auto& handle : doc.GetArray()) {
+      if (!handle.IsString() || handle.GetStringLength() == 0) {
+        co_return azureError(http::status::bad_request,
+                             "the devices part holds something other than a device handle");
+      }
+      batch_handles.emplace_back(handle.GetString(), handle.GetStringLength());
+    }
+  }
   const std::string_view format = request["ServiceBusNotification-Format"];
   if (format.empty()) {
     co_return azureError(http::status::bad_request,
@@ -250,7 +288,7 @@ asio::awaitable<HttpResponse> AzureApi::send(const HttpRequest& request, const P
   if (n.content.kind == hub::NotificationContent::Kind::kTemplate) {
     // A JSON object with only string properties.
     rapidjson::Document doc;
-    doc.Parse(request.body().data(), request.body().size());
+    doc.Parse(body.data(), body.size());
     if (doc.HasParseError() || !doc.IsObject()) {
       co_return azureError(http::status::bad_request,
                            "a template notification's body is a JSON object of string properties");
@@ -264,7 +302,7 @@ asio::awaitable<HttpResponse> AzureApi::send(const HttpRequest& request, const P
                                std::string(m.value.GetString(), m.value.GetStringLength()));
     }
   } else {
-    n.content.body = request.body();
+    n.content.body = std::string(body);
   }
   for (const auto& field : request) {
     std::string name(field.name_string());
@@ -276,7 +314,10 @@ asio::awaitable<HttpResponse> AzureApi::send(const HttpRequest& request, const P
     }
   }
   const std::string_view tags = request["ServiceBusNotification-Tags"];
-  if (hasQueryFlag(request, "direct")) {
+  if (kind == SendKind::kBatch) {
+    n.target = hub::TargetKind::kHandles;
+    n.handles = std::move(batch_handles);
+  } else if (hasQueryFlag(request, "direct")) {
     const std::string_view handle = request["ServiceBusNotification-DeviceHandle"];
     if (handle.empty()) {
       co_return azureError(http::status::bad_request,

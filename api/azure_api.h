@@ -5,6 +5,7 @@
 //
 //   PUT/GET/PATCH/DELETE /{hub}/installations/{id}   Listen; 200, 200, 200 (#2), 204 (#2)
 //   POST /{hub}/messages                              Send; 201 (#1), absolute Location (#3)
+//   POST /{hub}/messages/$batch?direct                Send; multipart/mixed (#7), ≤ 1000 handles
 //   GET  /{hub}/messages/{id}                         Manage; NotificationDetails XML
 //   POST /{hub}/schedulednotifications                Send; 201 + Location
 //   DELETE /{hub}/schedulednotifications/{id}         Send; 200
@@ -46,7 +47,8 @@ class AzureApi {
   boost::asio::awaitable<HttpResponse> getInstallation(const HttpRequest&, const PathParams&);
   boost::asio::awaitable<HttpResponse> patchInstallation(const HttpRequest&, const PathParams&);
   boost::asio::awaitable<HttpResponse> deleteInstallation(const HttpRequest&, const PathParams&);
-  boost::asio::awaitable<HttpResponse> send(const HttpRequest&, const PathParams&, bool scheduled);
+  enum class SendKind { kSend, kScheduled, kBatch };
+  boost::asio::awaitable<HttpResponse> send(const HttpRequest&, const PathParams&, SendKind kind);
   boost::asio::awaitable<HttpResponse> telemetry(const HttpRequest&, const PathParams&);
   boost::asio::awaitable<HttpResponse> cancelScheduled(const HttpRequest&, const PathParams&);
   boost::asio::awaitable<HttpResponse> newRegistrationId(const HttpRequest&, const PathParams&);

@@ -171,6 +171,47 @@ TEST_P(AzureRoutes, DirectSendAndScheduledSendWithCancel) {
   EXPECT_EQ(bad_time.status, 400u);
 }
 
+TEST_P(AzureRoutes, BatchDirectSendTakesTheJsSdksMultipartBody) {
+  const std::string boundary = "nh-boundary-9c1d";
+  std::string devices = "[";
+  for (int i = 0; i < 6; ++i) devices += fmt::format(R"({}"{:c>64}")", i ? "," : "", i);
+  devices += "]";
+  const std::string body = "--" + boundary +
+                           "\r\nContent-type: application/json;charset=utf-8\r\n"
+                           "Content-Disposition: inline; name=notification\r\n\r\n"
+                           R"({"aps":{"alert":"batch"}})"
+                           "\r\n--" +
+                           boundary +
+                           "\r\nContent-type: application/json\r\n"
+                           "Content-Disposition: inline; name=devices\r\n\r\n" +
+                           devices + "\r\n--" + boundary + "--";
+  auto sent = call("POST", "/demo/messages/$batch?direct=true&api-version=2020-06", body,
+                   {{"ServiceBusNotification-Format", "apple"},
+                    {"Content-Type", "multipart/mixed; boundary = \"" + boundary + "\""}});
+  ASSERT_EQ(sent.status, 201u) << sent.body;
+  std::smatch m;
+  const std::string location = sent.header("location");
+  ASSERT_TRUE(std::regex_search(location, m, std::regex(R"(/demo/messages/(\w+)\?)")));
+  waitDone(m[1]);
+  std::set<std::string> handles;
+  for (const auto& r : records()) {
+    EXPECT_EQ(r.body, R"({"aps":{"alert":"batch"}})");
+    handles.insert(r.handle);
+  }
+  EXPECT_EQ(handles.size(), 6u);
+  auto details = call("GET", "/demo/messages/" + std::string(m[1]));
+  EXPECT_THAT(details.body, HasSubstr("<Name>Success</Name><Count>6</Count>"));
+  auto no_devices = call("POST", "/demo/messages/$batch?direct", "--b\r\n\r\nx\r\n--b--",
+                         {{"ServiceBusNotification-Format", "apple"},
+                          {"Content-Type", "multipart/mixed; boundary=b"}});
+  EXPECT_EQ(no_devices.status, 400u);
+  EXPECT_THAT(no_devices.body, HasSubstr("a part named notification and a part named devices"));
+  auto not_multipart = call("POST", "/demo/messages/$batch?direct", "{}",
+                            {{"ServiceBusNotification-Format", "apple"}});
+  EXPECT_EQ(not_multipart.status, 400u);
+  EXPECT_TRUE(engine_->notifications().active()->empty());
+}
+
 TEST_P(AzureRoutes, LimitsAndUnknownRoutesAnswerInAzuresForm) {
   // Refused from the Content-Length alone, before the body is read.
   auto big = client_->raw(
