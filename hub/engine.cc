@@ -66,6 +66,10 @@ struct Engine::Run {
   std::atomic<unsigned> shards_left{0};
   std::atomic<UnixMillis> start_time{0};
   std::atomic<bool> expired{false};  // the time-to-live ran out before every target was reached
+  // Test sends (n.max_targets): devices handed over so far, and their answers.
+  std::atomic<uint32_t> handed_out{0};
+  std::mutex test_mutex;
+  std::vector<TestResult> test_results;
 };
 
 // One shard's part of a notification: the partitions it owns (or the direct-send list).
@@ -627,6 +631,10 @@ void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target)
       return;
     }
   }
+  if (n.max_targets != 0 && !installation.expired_push_channel &&
+      job.run->handed_out.fetch_add(1) >= n.max_targets) {
+    return;  // a test send's devices are all chosen
+  }
   job.scratch.clear();
   job.failures.clear();
   if (job.expression && n.content.kind == NotificationContent::Kind::kTemplate) {
@@ -656,12 +664,18 @@ void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target)
     const Platform platform = platformOf(delivery);
     Job* job_ptr = &job;
     ++shard.in_flight;
-    const bool taken = job.out->send(std::move(delivery), job.run->deadline,
-                                     [this, &shard, job_ptr, slot_index, target, platform,
-                                      handle = installation.push_channel](DeliveryResult&& result) {
-                                       onResult(shard, *job_ptr, slot_index, target, platform,
-                                                handle, std::move(result));
-                                     });
+    std::string test_id = n.max_targets != 0 ? installation.id : std::string();
+    const bool taken = job.out->send(
+        std::move(delivery), job.run->deadline,
+        [this, &shard, job_ptr, slot_index, target, platform, handle = installation.push_channel,
+         test_id = std::move(test_id)](DeliveryResult&& result) {
+          if (job_ptr->run->n.max_targets != 0) {
+            std::lock_guard lock(job_ptr->run->test_mutex);
+            job_ptr->run->test_results.push_back(
+                TestResult{platform, handle, test_id, result.outcome, result.reason});
+          }
+          onResult(shard, *job_ptr, slot_index, target, platform, handle, std::move(result));
+        });
     if (!taken) {
       // Cannot happen while in_flight_per_shard is below the queues' capacity.
       log()->error("notification {}: a connector queue was full", n.id);
@@ -829,6 +843,15 @@ void Engine::finishRun(Run& run) {
   {
     std::lock_guard lock(runs_mutex_);
     runs_.erase(run.key);
+    if (run.n.max_targets != 0) {
+      std::lock_guard test_lock(run.test_mutex);
+      test_results_[run.key] = std::move(run.test_results);
+      test_results_order_.push_back(run.key);
+      if (test_results_order_.size() > 256) {
+        test_results_.erase(test_results_order_.front());
+        test_results_order_.pop_front();
+      }
+    }
   }
   if (events_.finished) events_.finished(view);
 }
@@ -1055,6 +1078,14 @@ void Engine::queryInstallations(InstallationQuery query, QueryDone done) {
   };
   // The hops keep the step alive through the handler that holds `next`; the first hop here.
   boost::asio::post(shards_[state->partition % shards_.size()]->io, [step] { (*step)(); });
+}
+
+std::optional<std::vector<TestResult>> Engine::testResults(std::string_view hub,
+                                                           std::string_view id) const {
+  std::lock_guard lock(runs_mutex_);
+  auto it = test_results_.find(runKey(hub, id));
+  if (it == test_results_.end()) return std::nullopt;
+  return it->second;
 }
 
 size_t Engine::running() const {

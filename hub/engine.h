@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <expected>
 #include <functional>
 #include <map>
@@ -79,6 +80,15 @@ struct InstallationQuery {
   std::function<bool(const storage::Installation&)> keep;  // a further filter; empty: all
   std::string continuation;  // from the previous page; empty: the start
   size_t limit = 100;
+};
+
+// One device's answer in a test send (Notification::max_targets), for Azure's NotificationOutcome.
+struct TestResult {
+  storage::Platform platform = storage::Platform::kApns;
+  std::string handle;
+  std::string installation_id;  // empty for direct sends
+  connectors::PnsOutcome outcome = connectors::PnsOutcome::kSuccess;
+  std::string detail;  // the push service's reason, if any
 };
 
 struct EngineEvents {
@@ -151,6 +161,11 @@ class Engine {
   // The shard that owns an installation.
   unsigned shardOf(std::string_view hub, std::string_view installation_id) const;
 
+  // The per-device results of a finished test send (max_targets set); nullopt while it runs or
+  // when it is unknown. The last 256 are kept, in memory only.
+  std::optional<std::vector<TestResult>> testResults(std::string_view hub,
+                                                     std::string_view id) const;
+
   // Notifications running now (accepted, not finished).
   size_t running() const;
   // Deliveries in flight on all shards.
@@ -200,7 +215,9 @@ class Engine {
   std::map<std::string, std::shared_ptr<const HubCredentials>, std::less<>> hubs_;
 
   mutable std::mutex runs_mutex_;
-  std::map<std::string, std::shared_ptr<Run>, std::less<>> runs_;  // by hub \0 id
+  std::map<std::string, std::shared_ptr<Run>, std::less<>> runs_;             // by hub \0 id
+  std::map<std::string, std::vector<TestResult>, std::less<>> test_results_;  // by hub \0 id
+  std::deque<std::string> test_results_order_;                                // oldest first
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<bool> accepting_{false};

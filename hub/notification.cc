@@ -165,7 +165,7 @@ std::expected<void, std::string> validateNotification(const Notification& n) {
 std::string encodeNotification(const Notification& n) {
   msgpack::sbuffer buffer(256);
   Packer pk(buffer);
-  pk.pack_array(14);
+  pk.pack_array(15);
   pk.pack(kNotificationRecordFormat);
   pk.pack(n.hub);
   pk.pack(n.id);
@@ -191,13 +191,18 @@ std::string encodeNotification(const Notification& n) {
   pk.pack_array(2);
   pk.pack(n.scheduled_for);
   pk.pack(n.expires_at);
+  pk.pack(n.max_targets);
   return std::string(buffer.data(), buffer.size());
 }
 
 std::expected<Notification, std::string> decodeNotification(std::string_view bytes) {
   auto handle = unpack(bytes);
   if (!handle) return std::unexpected(handle.error());
-  auto fields = recordFields(*handle, "notification", 1, 14);
+  // Format 1 had 14 fields; format 2 appended max_targets.
+  const bool format1 =
+      handle->get().type == msgpack::type::ARRAY && handle->get().via.array.size == 14;
+  auto fields = format1 ? recordFields(*handle, "notification", 1, 14)
+                        : recordFields(*handle, "notification", kNotificationRecordFormat, 15);
   if (!fields) return std::unexpected(fields.error());
   const msgpack::object* f = *fields;
   std::string error;
@@ -228,7 +233,13 @@ std::expected<Notification, std::string> decodeNotification(std::string_view byt
   }
   ok = ok && r.integer(f[13].via.array.ptr[0], n.scheduled_for, "schedule time") &&
        r.integer(f[13].via.array.ptr[1], n.expires_at, "expiry");
+  int64_t max_targets = 0;
+  ok = ok && (format1 || r.integer(f[14], max_targets, "max targets"));
   if (!ok) return std::unexpected(error);
+  if (max_targets < 0 || max_targets > 1'000'000'000) {
+    return std::unexpected(fmt::format("max targets {} is out of range", max_targets));
+  }
+  n.max_targets = static_cast<uint32_t>(max_targets);
   if (kind < 0 || kind > 1) return std::unexpected(fmt::format("unknown content kind {}", kind));
   if (platform < 0 || platform >= static_cast<int64_t>(storage::kPlatformCount)) {
     return std::unexpected(fmt::format("unknown platform {}", platform));

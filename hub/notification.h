@@ -38,6 +38,9 @@ struct Notification {
   UnixMillis expires_at = 0;     // time-to-live: what is not delivered by then is abandoned
   // As requested (0: the engine's default); Engine::send() turns it into expires_at. Not stored.
   int64_t ttl_ms = 0;
+  // At most this many devices are sent to (0: every target): Azure's test sends reach 10, and
+  // their per-device results are kept (Engine::testResults).
+  uint32_t max_targets = 0;
 
   // Azure's name of the format, as NotificationDetails' TargetPlatforms shows it.
   std::string formatName() const;
@@ -53,7 +56,8 @@ std::expected<void, std::string> parseFormat(std::string_view format, Notificati
 // a usable native payload.
 std::expected<void, std::string> validateNotification(const Notification& notification);
 
-inline constexpr uint32_t kNotificationRecordFormat = 1;
+// Format 2 added max_targets; format 1 records (without it) are still read.
+inline constexpr uint32_t kNotificationRecordFormat = 2;
 std::string encodeNotification(const Notification& notification);
 std::expected<Notification, std::string> decodeNotification(std::string_view bytes);
 

@@ -212,6 +212,52 @@ TEST_P(AzureRoutes, BatchDirectSendTakesTheJsSdksMultipartBody) {
   EXPECT_TRUE(engine_->notifications().active()->empty());
 }
 
+TEST_P(AzureRoutes, TestSendsReachTenDevicesAndAnswerWithEachResult) {
+  for (int i = 0; i < 14; ++i) {
+    const std::string id = fmt::format("t{}", i);
+    ASSERT_EQ(
+        call("PUT", "/demo/installations/" + id, apnsInstallationJson(id, R"("news")")).status,
+        200u);
+  }
+  ASSERT_EQ(call("PUT", "/demo/installations/bad",
+                 R"({"installationId":"bad","platform":"apns","pushChannel":")" +
+                     std::string(64, 'b') + R"(","tags":["broken"]})")
+                .status,
+            200u);
+  // The JS SDK's form: test=true (the docs' bare &test works the same).
+  auto sent = call(
+      "POST", "/demo/messages?test=true&api-version=2020-06", R"({"msg":"debug"})",
+      {{"ServiceBusNotification-Format", "template"}, {"ServiceBusNotification-Tags", "news"}});
+  ASSERT_EQ(sent.status, 201u) << sent.body;
+  EXPECT_FALSE(sent.header("location").empty());
+  EXPECT_EQ(sent.header("content-type"), "application/xml; charset=utf-8");
+  EXPECT_THAT(sent.body, HasSubstr("<NotificationOutcome xmlns="));
+  EXPECT_THAT(sent.body, HasSubstr("<Success>10</Success><Failure>0</Failure><Results>"));
+  const std::regex result_re(
+      "<RegistrationResult><ApplicationPlatform>apple</ApplicationPlatform><PnsHandle>a+[0-9a-f]"
+      "</PnsHandle><RegistrationId>t\\d+</RegistrationId><Outcome>The Notification was "
+      "successfully sent to the Push Notification System</Outcome></RegistrationResult>");
+  EXPECT_EQ(std::distance(std::sregex_iterator(sent.body.begin(), sent.body.end(), result_re),
+                          std::sregex_iterator()),
+            10);
+  EXPECT_EQ(accepted("apns"), 10u);
+
+  auto failed =
+      call("POST", "/demo/messages?test", R"({"aps":{"alert":"x"}})",
+           {{"ServiceBusNotification-Format", "apple"}, {"ServiceBusNotification-Tags", "broken"}});
+  ASSERT_EQ(failed.status, 201u) << failed.body;
+  EXPECT_THAT(failed.body, HasSubstr("<Success>0</Success><Failure>1</Failure>"));
+  EXPECT_THAT(failed.body, HasSubstr("<RegistrationId>bad</RegistrationId><Outcome>"));
+  EXPECT_THAT(failed.body, HasSubstr("BadDeviceToken"));
+  // No device: the Results element is there anyway (the JS SDK dereferences it, quirk #10).
+  auto nobody = call(
+      "POST", "/demo/messages?test=true", R"({"msg":"x"})",
+      {{"ServiceBusNotification-Format", "template"}, {"ServiceBusNotification-Tags", "nobody"}});
+  ASSERT_EQ(nobody.status, 201u);
+  EXPECT_THAT(nobody.body,
+              HasSubstr("<Success>0</Success><Failure>0</Failure><Results></Results>"));
+}
+
 TEST_P(AzureRoutes, LimitsAndUnknownRoutesAnswerInAzuresForm) {
   // Refused from the Content-Length alone, before the body is read.
   auto big = client_->raw(

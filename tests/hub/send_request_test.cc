@@ -134,7 +134,17 @@ TEST(Notification, RecordsRoundTripAndBadRecordsAreRefusedWithAReason) {
   EXPECT_EQ(back->content.headers, n.content.headers);
   EXPECT_EQ(back->expression, "a");
   EXPECT_EQ(back->expires_at, 3);
-  EXPECT_THAT(decodeNotification("\x93\x02\x01\x01").error(), HasSubstr("format 2 is not known"));
+  // Format 1 (before max_targets: 14 fields) is still read.
+  const std::string current = encodeNotification(n);
+  ASSERT_EQ(current.substr(0, 2), "\x9f\x02");
+  ASSERT_EQ(current.back(), '\0');  // max_targets 0
+  auto old = decodeNotification("\x9e\x01" + current.substr(2, current.size() - 3));
+  ASSERT_TRUE(old.has_value()) << old.error();
+  EXPECT_EQ(old->expires_at, 3);
+  EXPECT_EQ(old->max_targets, 0u);
+  n.max_targets = 10;
+  EXPECT_EQ(decodeNotification(encodeNotification(n))->max_targets, 10u);
+  EXPECT_THAT(decodeNotification("\x93\x03\x01\x01").error(), HasSubstr("format 3 is not known"));
   EXPECT_THAT(decodeNotification("garbage").error(), HasSubstr("not"));
 
   Checkpoint c;
