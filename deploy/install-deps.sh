@@ -25,7 +25,7 @@ PACKAGES=(
   libpugixml-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl
+  curl jq
   # the quickstart's Kafka client (KAFKA=1 make run)
   kcat
 )
