@@ -547,17 +547,13 @@ bool Engine::prepareSlot(Job& job, size_t slot_index) {
       }
     }
   } else {
-    const storage::PartitionIndex* index = installations_.partitionIndex(n.hub, slot.id);
-    if (index != nullptr) {
-      Roaring matching = job.compiled ? installations_.match(n.hub, slot.id, *job.compiled,
-                                                             storage::Audience::kDeliverable)
-                                      : (index->all() & index->active());
-      if (n.content.kind == NotificationContent::Kind::kNative) {
-        matching &= index->platform(n.content.platform);
-      }
-      slot.targets.resize(matching.cardinality());
-      matching.toUint32Array(slot.targets.data());
-    }
+    const Roaring matching = installations_.select(
+        n.hub, slot.id, job.compiled ? &*job.compiled : nullptr, storage::Audience::kDeliverable,
+        n.content.kind == NotificationContent::Kind::kNative
+            ? std::optional<Platform>(n.content.platform)
+            : std::nullopt);
+    slot.targets.resize(matching.cardinality());
+    matching.toUint32Array(slot.targets.data());
   }
   slot.pos = static_cast<size_t>(
       std::lower_bound(slot.targets.begin(), slot.targets.end(), slot.next) - slot.targets.begin());
@@ -740,14 +736,10 @@ void Engine::abandonRest(Job& job) {
     slot.resend.clear();
     slot.pos = slot.targets.size();
     if (!slot.targets.empty()) slot.next = slot.targets.back() + 1;
-    const storage::PartitionIndex* index =
-        slot.id == kDirectSlot ? nullptr : installations_.partitionIndex(n.hub, slot.id);
     for (uint32_t target : rest) {
       Platform platform = n.content.platform;
-      if (index != nullptr) {
-        for (Platform p : {Platform::kApns, Platform::kFcmV1, Platform::kWns}) {
-          if (index->platform(p).contains(target)) platform = p;
-        }
+      if (slot.id != kDirectSlot) {
+        platform = installations_.platformAt(n.hub, slot.id, target).value_or(platform);
       }
       count(job, i, platform, PnsOutcome::kAbandoned);
     }
@@ -930,7 +922,12 @@ unsigned Engine::shardOf(std::string_view hub, std::string_view installation_id)
 
 void Engine::upsertInstallation(std::string hub, storage::Installation installation,
                                 WriteDone done) {
-  Shard& shard = *shards_[shardOf(hub, installation.id)];
+  // On the shard that received it (the store locks the partition), batched with the other
+  // upserts of this loop turn: no hop to the owning shard and back. From outside the shards, on
+  // the owning one.
+  const auto current = ShardSet::currentShard();
+  Shard& shard =
+      *shards_[current && *current < shards_.size() ? *current : shardOf(hub, installation.id)];
   boost::asio::post(shard.io,
                     [this, &shard, hub = std::move(hub), installation = std::move(installation),
                      done = std::move(done)]() mutable {

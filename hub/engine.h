@@ -130,10 +130,11 @@ class Engine {
   // A scheduled notification that has not fired: false when there is none.
   std::expected<bool, std::string> cancel(std::string_view hub, std::string_view id);
 
-  // Installation writes run on the shard that owns the installation's partition, so that a read
-  // after the callback sees the write (Azure is only eventually consistent here). `done` runs on
-  // that shard. Upserts queued in one loop turn are written as one RocksDB batch. A handle an
-  // upsert takes from another installation is released on that one's shard.
+  // Installation writes are durable and indexed when `done` runs, so a read after it sees the
+  // write (Azure is only eventually consistent here). Upserts run on the calling shard (the
+  // store locks the partitions they touch), those of one loop turn as one RocksDB batch; patch,
+  // remove and read on the owning shard, where `done` runs. A handle an upsert takes from
+  // another installation is released on that one's shard.
   using WriteDone =
       std::function<void(std::expected<storage::WriteOutcome, storage::StoreError>&&)>;
   void upsertInstallation(std::string hub, storage::Installation installation, WriteDone done);

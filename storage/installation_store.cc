@@ -70,7 +70,37 @@ std::optional<std::pair<uint32_t, uint32_t>> decodeContinuation(std::string_view
 }  // namespace
 
 InstallationStore::InstallationStore(Database& database, StoreOptions options)
-    : database_(database), options_(std::move(options)) {}
+    : database_(database),
+      options_(std::move(options)),
+      partition_mutexes_(std::make_unique<std::mutex[]>(options_.partitions)) {}
+
+std::unique_lock<std::mutex> InstallationStore::lockPartition(uint32_t partition) const {
+  return std::unique_lock<std::mutex>(partition_mutexes_[partition]);
+}
+
+Roaring InstallationStore::select(std::string_view hub, uint32_t partition,
+                                  const CompiledExpression* expression, Audience audience,
+                                  std::optional<Platform> platform) const {
+  auto lock = lockPartition(partition);
+  const PartitionIndex* index = partitionIndex(hub, partition);
+  if (index == nullptr) return Roaring();
+  Roaring result = expression != nullptr ? expression->evaluate(*index, partition) : index->all();
+  if (audience == Audience::kDeliverable) result &= index->active();
+  if (platform) result &= index->platform(*platform);
+  return result;
+}
+
+std::optional<Platform> InstallationStore::platformAt(std::string_view hub, uint32_t partition,
+                                                      uint32_t ordinal) const {
+  auto lock = lockPartition(partition);
+  const PartitionIndex* index = partitionIndex(hub, partition);
+  if (index == nullptr) return std::nullopt;
+  for (size_t p = 0; p < kPlatformCount; ++p) {
+    if (index->platform(static_cast<Platform>(p)).contains(ordinal))
+      return static_cast<Platform>(p);
+  }
+  return std::nullopt;
+}
 
 InstallationStore::~InstallationStore() = default;
 
@@ -472,6 +502,18 @@ std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertBa
   std::unordered_set<std::string_view> ids;
   std::unordered_set<std::string_view> handles;
   bool overlapping = false;
+  // The partitions written, locked in ascending order before anything is read.
+  std::vector<uint32_t> partitions;
+  partitions.reserve(n);
+  for (const auto& installation : installations) {
+    partitions.push_back(partitionOf(hub, installation.id));
+  }
+  std::vector<uint32_t> order = partitions;
+  std::sort(order.begin(), order.end());
+  order.erase(std::unique(order.begin(), order.end()), order.end());
+  std::vector<std::unique_lock<std::mutex>> partition_locks;
+  partition_locks.reserve(order.size());
+  for (const uint32_t p : order) partition_locks.push_back(lockPartition(p));
   HandleLocks locks(*this);
   // Validate and read what is stored; note every handle a claim or a release will touch.
   for (size_t i = 0; i < n; ++i) {
@@ -482,7 +524,7 @@ std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertBa
       continue;
     }
     Pending& p = pending[i];
-    p.partition = partitionOf(hub, installation.id);
+    p.partition = partitions[i];
     p.repeated = !ids.insert(installation.id).second;
     overlapping = overlapping || p.repeated;
     auto previous = load(hub, p.partition, installation.id);
@@ -533,6 +575,7 @@ std::expected<WriteOutcome, StoreError> InstallationStore::patch(
     std::string_view hub, std::string_view installation_id,
     const std::vector<PatchOperation>& operations) {
   const uint32_t partition = partitionOf(hub, installation_id);
+  auto partition_lock = lockPartition(partition);
   auto previous = load(hub, partition, installation_id);
   if (!previous) return std::unexpected(previous.error());
   if (!*previous) {
@@ -622,6 +665,7 @@ std::expected<WriteOutcome, StoreError> InstallationStore::stage(Staging& stagin
 
 std::expected<void, StoreError> InstallationStore::applyHandleRelease(
     std::string_view hub, const HandleRelease& release) {
+  auto partition_lock = lockPartition(release.partition);
   HandleLocks locks(*this);
   locks.need(hub, release.platform, release.handle);
   locks.lock();
@@ -656,6 +700,7 @@ std::expected<void, StoreError> InstallationStore::applyHandleRelease(
 std::expected<std::optional<std::string>, StoreError> InstallationStore::expireChannel(
     std::string_view hub, uint32_t partition, uint32_t ordinal, Platform platform,
     std::string_view handle) {
+  auto partition_lock = lockPartition(partition);
   HandleLocks locks(*this);
   locks.need(hub, platform, handle);
   locks.lock();
@@ -690,6 +735,7 @@ std::expected<std::optional<std::string>, StoreError> InstallationStore::expireC
 std::expected<bool, StoreError> InstallationStore::remove(std::string_view hub,
                                                           std::string_view installation_id) {
   const uint32_t partition = partitionOf(hub, installation_id);
+  auto partition_lock = lockPartition(partition);
   auto loaded = load(hub, partition, installation_id);
   if (!loaded) return std::unexpected(loaded.error());
   if (!*loaded) return false;
@@ -719,6 +765,7 @@ std::expected<bool, StoreError> InstallationStore::remove(std::string_view hub,
 
 std::expected<uint64_t, StoreError> InstallationStore::clearPartition(std::string_view hub,
                                                                       uint32_t partition) {
+  auto partition_lock = lockPartition(partition);
   HubIndex* hub_index = hubIndex(hub);
   const uint64_t removed = hub_index != nullptr ? hub_index->partitions[partition].size() : 0;
   rocksdb::WriteBatch batch;
@@ -864,11 +911,7 @@ const PartitionIndex* InstallationStore::partitionIndex(std::string_view hub,
 
 Roaring InstallationStore::match(std::string_view hub, uint32_t partition,
                                  const CompiledExpression& expression, Audience audience) const {
-  const PartitionIndex* index = partitionIndex(hub, partition);
-  if (index == nullptr) return Roaring();
-  Roaring result = expression.evaluate(*index, partition);
-  if (audience == Audience::kDeliverable) result &= index->active();
-  return result;
+  return select(hub, partition, &expression, audience, std::nullopt);
 }
 
 uint64_t InstallationStore::count(std::string_view hub, const CompiledExpression& expression,
@@ -886,12 +929,7 @@ std::expected<std::optional<uint32_t>, StoreError> InstallationStore::queryParti
     const std::function<bool(const Installation&)>& keep, std::vector<Installation>& out) const {
   if (limit == 0) return std::optional<uint32_t>();
   size_t taken = 0;
-  Roaring matches;
-  if (expression != nullptr) {
-    matches = match(hub, partition, *expression, Audience::kAll);
-  } else if (const PartitionIndex* index = partitionIndex(hub, partition)) {
-    matches = index->all();
-  }
+  const Roaring matches = select(hub, partition, expression, Audience::kAll, std::nullopt);
   for (const uint32_t ordinal : matches) {
     if (after && ordinal <= *after) continue;
     auto installation = getByOrdinal(hub, partition, ordinal);
@@ -955,7 +993,10 @@ size_t InstallationStore::indexMemoryBytes() const {
   std::shared_lock lock(hubs_mutex_);
   size_t total = 0;
   for (const auto& [hub, index] : hubs_) {
-    for (const auto& partition : index->partitions) total += partition.memoryBytes();
+    for (uint32_t p = 0; p < index->partitions.size(); ++p) {
+      auto partition_lock = lockPartition(p);
+      total += index->partitions[p].memoryBytes();
+    }
   }
   return total;
 }

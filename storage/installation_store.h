@@ -85,10 +85,11 @@ class PartitionReader {
 // Installations of every hub: records in RocksDB (storage/keys.h has the layout) and the
 // in-memory tag index, kept in step on every write and rebuilt from RocksDB on open.
 //
-// Threading: every call that names a partition (directly or through an installation id) must not
-// run concurrently with another call for the same partition — the partition's shard makes them
-// all. Calls for different partitions may run in parallel. Whole-hub reads (count, query) read
-// every partition and so must not run concurrently with writes; the engine runs them per shard.
+// Threading: every call may come from any thread. Each partition has a mutex: writes hold the
+// mutexes of the partitions they touch (taken in ascending order, before any handle lock) from
+// reading the previous version until the index reflects the durable write, so a write can run on
+// whichever shard received it and a read after it sees it. Index reads (match, select,
+// platformAt, queries) hold the partition's mutex while they read its bitmaps.
 class InstallationStore {
  public:
   // Opens the store in `database`, rebuilding the index (partitions in parallel) and finishing
@@ -148,8 +149,17 @@ class InstallationStore {
   // Matching ordinals of one partition (empty for a hub without installations).
   Roaring match(std::string_view hub, uint32_t partition, const CompiledExpression& expression,
                 Audience audience) const;
-  // The partition's index, or nullptr for a hub without installations.
+  // The partition's index, or nullptr for a hub without installations. Hold lockPartition()
+  // while using it.
   const PartitionIndex* partitionIndex(std::string_view hub, uint32_t partition) const;
+  std::unique_lock<std::mutex> lockPartition(uint32_t partition) const;
+  // A fan-out's targets in one partition: matching `expression` (every installation when
+  // nullptr), in `audience`, on `platform` when given.
+  Roaring select(std::string_view hub, uint32_t partition, const CompiledExpression* expression,
+                 Audience audience, std::optional<Platform> platform) const;
+  // The platform the index has for an ordinal; nullopt when none.
+  std::optional<Platform> platformAt(std::string_view hub, uint32_t partition,
+                                     uint32_t ordinal) const;
 
   uint64_t count(std::string_view hub, const CompiledExpression& expression,
                  Audience audience) const;
@@ -241,6 +251,7 @@ class InstallationStore {
   Database& database_;
   const StoreOptions options_;
   TagDictionary dictionary_;
+  std::unique_ptr<std::mutex[]> partition_mutexes_;  // one per partition, all hubs
   mutable std::shared_mutex hubs_mutex_;
   std::map<std::string, std::unique_ptr<HubIndex>, std::less<>> hubs_;
   std::mutex claims_mutex_;  // HandleLocks: handles being claimed or released right now

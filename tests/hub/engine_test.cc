@@ -395,6 +395,41 @@ TEST_F(EngineTest, InstallationWritesRunOnTheOwningShardInBatchesAndAreReadableA
   EXPECT_THAT((*store_->get(kHub, "dev-1"))->tags, ::testing::Contains("x"));
 }
 
+TEST_F(EngineTest, UpsertsOfOneInstallationFromBothShardsAtOnceMakeOneInstallation) {
+  open();
+  // Each shard upserts the same ids in the same loop turns: they write on the shard that called
+  // (no hop), so the partition locks alone keep one ordinal and one record per id.
+  constexpr size_t kIds = 400 / kScale;
+  std::atomic<size_t> done{0}, failed{0};
+  for (unsigned s = 0; s < shards_->size(); ++s) {
+    boost::asio::post(shards_->context(s), [&, s] {
+      for (size_t i = 0; i < kIds; ++i) {
+        Installation in = device(i, {fmt::format("from{}", s)});
+        engine_->upsertInstallation(std::string(kHub), std::move(in), [&](auto&& result) {
+          if (!result) ++failed;
+          ++done;
+        });
+      }
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (done < 2 * kIds && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(done.load(), 2 * kIds);
+  EXPECT_EQ(failed.load(), 0u);
+  EXPECT_EQ(store_->installationCount(), kIds);
+  // Every id is indexed once, under one of the two tags.
+  auto from0 = storage::TagExpression::parse("from0 || from1");
+  auto compiled = store_->compile(kHub, *from0);
+  ASSERT_TRUE(compiled.has_value());
+  EXPECT_EQ(store_->count(kHub, *compiled, storage::Audience::kAll), kIds);
+  // A restart rebuilds the same index from what is on disk.
+  close();
+  open();
+  EXPECT_EQ(store_->installationCount(), kIds);
+}
+
 // kill -9 in the middle of a fan-out; the restarted process resumes from its checkpoints. Every
 // device is reached at least once, and the re-sent ones stay within the documented bound:
 // per shard, the deliveries in flight plus one checkpoint interval.
