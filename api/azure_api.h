@@ -17,7 +17,8 @@
 //   GET  /{hub}/installations?tag&userId&top&continuation      Manage; pushhub's device query
 //
 // Errors are Azure's XML: <Error><Code>400</Code><Detail>…</Detail></Error> (#9). Installation
-// writes run on the owning shard (the engine), so a GET after a PUT sees it (unlike #11).
+// writes are durable and indexed before the answer (the engine), so a GET after a PUT sees it
+// (unlike #11).
 
 #include <functional>
 #include <string>
