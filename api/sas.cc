@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 
 #include <cctype>
+#include <unordered_map>
 
 #include "common/url.h"
 #include "connectors/jwt.h"
@@ -213,7 +214,24 @@ std::expected<SasRule, AuthFailure> SasAuthenticator::check(std::string_view aut
   if (rule == nullptr) {
     return unauthorized(fmt::format("no authorization rule named \"{}\"", token->rule));
   }
-  const std::string expected = sasSignature(rule->key, token->resource_encoded, token->expiry);
+  // Clients reuse one token for many requests (the SDKs for an hour): the signature it should
+  // carry is remembered per thread, by key, resource and expiry, and still compared in constant
+  // time.
+  thread_local std::unordered_map<std::string, std::string> expected_signatures;
+  std::string cache_key = rule->key;
+  cache_key += '\0';
+  cache_key += token->resource_encoded;
+  cache_key += '\0';
+  cache_key += std::to_string(token->expiry);
+  auto cached = expected_signatures.find(cache_key);
+  if (cached == expected_signatures.end()) {
+    if (expected_signatures.size() >= 256) expected_signatures.clear();
+    cached = expected_signatures
+                 .emplace(std::move(cache_key),
+                          sasSignature(rule->key, token->resource_encoded, token->expiry))
+                 .first;
+  }
+  const std::string& expected = cached->second;
   if (expected.size() != token->signature.size() ||
       CRYPTO_memcmp(expected.data(), token->signature.data(), expected.size()) != 0) {
     return unauthorized("the SharedAccessSignature's signature does not match");
