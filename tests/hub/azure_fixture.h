@@ -17,6 +17,7 @@ using pushhub::testing::HttpReply;
 inline const SasRule kFull{"DefaultFullSharedAccessSignature", "full-secret",
                            api::kListen | api::kSend | api::kManage};
 inline const SasRule kListen{"DefaultListenSharedAccessSignature", "listen-secret", api::kListen};
+inline const SasRule kSendOnly{"BackendSend", "send-secret", api::kSend};
 
 class AzureApiTest : public EngineTest {
  protected:
@@ -24,7 +25,8 @@ class AzureApiTest : public EngineTest {
   void SetUp() override {
     EngineTest::SetUp();
     open();
-    auth_ = std::make_unique<api::SasAuthenticator>(std::vector<SasRule>{kFull, kListen});
+    auth_ =
+        std::make_unique<api::SasAuthenticator>(std::vector<SasRule>{kFull, kListen, kSendOnly});
     api::AzureApi::Options options;
     options.scheme = useTls() ? "https" : "http";
     azure_ = std::make_unique<api::AzureApi>(*engine_, *store_, *auth_, options);
