@@ -14,8 +14,9 @@ namespace {
 
 using namespace engine_testing;
 
-class AdminApiTest : public AzureApiTest {
+class AdminApiTest : public AzureApiTest, public ::testing::WithParamInterface<bool> {
  protected:
+  bool useTls() const override { return GetParam(); }
   void SetUp() override {
     AzureApiTest::SetUp();
     startAdmin();
@@ -66,7 +67,7 @@ const SasRule kHubListen{"AppListen", "app-listen-key", api::kListen};
 const std::string kRules = R"([{"name":"AppListen","key":"app-listen-key","rights":"Listen"},)"
                            R"({"name":"AppSend","key":"app-send-key","rights":["Send","Listen"]}])";
 
-TEST_F(AdminApiTest, AHubIsCreatedShownWithoutSecretsUsedAndDeletedWithItsDevices) {
+TEST_P(AdminApiTest, AHubIsCreatedShownWithoutSecretsUsedAndDeletedWithItsDevices) {
   const std::string body = hubJson(kRules);
   auto created = call("PUT", "/admin/hubs/app2", body);
   ASSERT_EQ(created.status, 201u) << created.body;
@@ -86,13 +87,13 @@ TEST_F(AdminApiTest, AHubIsCreatedShownWithoutSecretsUsedAndDeletedWithItsDevice
   EXPECT_THAT(list.body, HasSubstr(R"({"name":"demo","source":"configuration"})"));
 
   // The hub's own rule works on its hub only, and the credentials reach the simulator.
-  const std::string hub_token = token(kHubListen, "http://127.0.0.1/app2");
+  const std::string hub_token = token(kHubListen, scheme() + "://127.0.0.1/app2");
   ASSERT_EQ(
       call("PUT", "/app2/installations/a1", apnsInstallationJson("a1", R"("t")"), {}, hub_token)
           .status,
       200u);
   EXPECT_EQ(call("PUT", "/demo/installations/a1", apnsInstallationJson("a1", R"("t")"), {},
-                 token(kHubListen, "http://127.0.0.1/demo"))
+                 token(kHubListen, scheme() + "://127.0.0.1/demo"))
                 .status,
             401u);
   EXPECT_EQ(call("GET", "/admin/hubs/app2", {}, {}, hub_token).status, 401u);
@@ -133,7 +134,7 @@ TEST_F(AdminApiTest, AHubIsCreatedShownWithoutSecretsUsedAndDeletedWithItsDevice
   EXPECT_TRUE(device->has_value());
 }
 
-TEST_F(AdminApiTest, DeletingAHubDeletesItsDevicesOnly) {
+TEST_P(AdminApiTest, DeletingAHubDeletesItsDevicesOnly) {
   ASSERT_EQ(call("PUT", "/admin/hubs/app3", hubJson("[]")).status, 201u);
   for (int i = 0; i < 40; ++i) {
     ASSERT_EQ(call("PUT", fmt::format("/app3/installations/d{}", i),
@@ -159,7 +160,7 @@ TEST_F(AdminApiTest, DeletingAHubDeletesItsDevicesOnly) {
             R"({"installations":[],"continuationToken":null})");
 }
 
-TEST_F(AdminApiTest, RefusalsNameTheProblemAndStoreNothing) {
+TEST_P(AdminApiTest, RefusalsNameTheProblemAndStoreNothing) {
   const std::string good = hubJson("[]");
   struct Case {
     std::string target, body, authorization;
@@ -189,6 +190,8 @@ TEST_F(AdminApiTest, RefusalsNameTheProblemAndStoreNothing) {
   EXPECT_TRUE(engine_->hasHub("demo"));
   EXPECT_EQ(loaded_, 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, AdminApiTest, ::testing::Bool(), transportName);
 
 }  // namespace
 }  // namespace pushhub::hub

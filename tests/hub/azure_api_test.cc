@@ -73,6 +73,19 @@ TEST_P(AzureRoutes, RefusalsAnswerWithAzuresErrorAndStoreNothing) {
     EXPECT_THAT(reply.body, Not(HasSubstr("secret")));
   }
   EXPECT_EQ(store_->installationCount(), 0u);
+  // A bad patch path on an installation that exists: 400 naming the operation, nothing changed.
+  ASSERT_EQ(call("PUT", "/demo/installations/i3", apnsInstallationJson("i3", R"("keep")")).status,
+            200u);
+  auto bad_path =
+      call("PATCH", "/demo/installations/i3",
+           R"([{"op":"add","path":"/tags","value":"x"},{"op":"add","path":"/nope","value":"y"}])");
+  EXPECT_EQ(bad_path.status, 400u) << bad_path.body;
+  EXPECT_THAT(bad_path.body, HasSubstr("/1 (add /nope)"));
+  auto unchanged = store_->get(kHub, "i3");
+  ASSERT_TRUE(unchanged && *unchanged);
+  EXPECT_EQ((*unchanged)->tags, std::vector<std::string>{"keep"});
+  EXPECT_EQ((*unchanged)->version, 1u);
+  ASSERT_EQ(call("DELETE", "/demo/installations/i3").status, 204u);
   auto no_format = call("POST", "/demo/messages", R"({"msg":"x"})");
   EXPECT_EQ(no_format.status, 400u);
   EXPECT_THAT(no_format.body, HasSubstr("ServiceBusNotification-Format header is missing"));
