@@ -253,11 +253,18 @@ std::expected<void, std::string> HttpServer::useTls(const std::string& cert_file
 
 void HttpServer::start() {
   for (auto& shard : shard_states_) {
-    if (shard->acceptor) asio::co_spawn(shard->context, acceptLoop(*shard), asio::detached);
+    if (!shard->acceptor) continue;
+    accept_loops_.fetch_add(1);
+    asio::co_spawn(shard->context, acceptLoop(*shard), asio::detached);
   }
 }
 
 asio::awaitable<void> HttpServer::acceptLoop(ShardState& shard) {
+  // stop() waits for every accept loop to have left (its last resumption reads `shard`).
+  struct Running {
+    std::atomic<size_t>& loops;
+    ~Running() { loops.fetch_sub(1); }
+  } running{accept_loops_};
   for (;;) {
     boost::system::error_code ec;
     tcp::socket socket =
@@ -422,6 +429,12 @@ size_t HttpServer::stop(std::chrono::milliseconds grace) {
     }
   });
   const auto deadline = std::chrono::steady_clock::now() + grace;
+  // The cancelled accepts complete on their shards: their coroutines read the shard state once
+  // more before they end, so the server must not go away before they have.
+  const auto accept_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (accept_loops_.load() > 0 && std::chrono::steady_clock::now() < accept_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   while (open_connections_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -129,6 +129,7 @@ class HttpServer {
   uint16_t port_ = 0;
   std::shared_ptr<boost::asio::ssl::context> tls_;
   std::atomic<size_t> open_connections_{0};
+  std::atomic<size_t> accept_loops_{0};
   std::atomic<uint64_t> next_connection_id_{1};
 
   Gauge& open_gauge_;
