@@ -488,6 +488,33 @@ std::expected<WriteOutcome, StoreError> InstallationStore::upsert(std::string_vi
 
 std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertBatch(
     std::string_view hub, std::vector<Installation> installations) {
+  // Written in runs, in the given order, each touching at most kMaxPartitionsPerWrite
+  // partitions: a write holds the locks of all its partitions at once, and holding hundreds
+  // would stall the fan-out's readers (and exceeds what TSan's deadlock detector tracks).
+  constexpr size_t kMaxPartitionsPerWrite = 32;
+  std::vector<std::expected<WriteOutcome, StoreError>> results;
+  results.reserve(installations.size());
+  std::vector<Installation> run;
+  std::vector<uint32_t> run_partitions;
+  const auto flush = [&] {
+    for (auto& r : upsertRun(hub, std::move(run))) results.push_back(std::move(r));
+    run.clear();
+    run_partitions.clear();
+  };
+  for (auto& installation : installations) {
+    const uint32_t p = partitionOf(hub, installation.id);
+    if (std::find(run_partitions.begin(), run_partitions.end(), p) == run_partitions.end()) {
+      if (run_partitions.size() == kMaxPartitionsPerWrite) flush();
+      run_partitions.push_back(p);
+    }
+    run.push_back(std::move(installation));
+  }
+  if (!run.empty()) flush();
+  return results;
+}
+
+std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertRun(
+    std::string_view hub, std::vector<Installation> installations) {
   const size_t n = installations.size();
   std::vector<std::expected<WriteOutcome, StoreError>> results(n);
   struct Pending {

@@ -104,10 +104,10 @@ class InstallationStore {
 
   // Create or overwrite (Azure PUT). Validates first; nothing is written when invalid.
   std::expected<WriteOutcome, StoreError> upsert(std::string_view hub, Installation installation);
-  // Many upserts in one database write (one WAL append): what a shard does with the writes queued
-  // in one loop turn. Each result is what upsert() would have answered had they run in order; an
-  // invalid installation fails alone, a failed write fails them all. Same threading rule: no
-  // other call may touch these installations' partitions meanwhile.
+  // Many upserts in few database writes (one WAL append per run of up to 32 partitions, in the
+  // given order): what a shard does with the writes queued in one loop turn. Each result is what
+  // upsert() would have answered had they run in order; an invalid installation fails alone, a
+  // failed write fails its run.
   std::vector<std::expected<WriteOutcome, StoreError>> upsertBatch(
       std::string_view hub, std::vector<Installation> installations);
   // Azure PATCH, applied atomically: all operations or none. kNotFound if there is no such
@@ -238,6 +238,9 @@ class InstallationStore {
   std::expected<std::optional<std::string>, StoreError> ownHandleKey(
       std::string_view hub, const Installation& installation, const Staging* staging) const;
   // Stages a create or overwrite (the caller holds the handle locks it needs).
+  // One RocksDB write of upsertBatch: its partitions locked together.
+  std::vector<std::expected<WriteOutcome, StoreError>> upsertRun(
+      std::string_view hub, std::vector<Installation> installations);
   std::expected<WriteOutcome, StoreError> stage(Staging& staging, std::string_view hub,
                                                 uint32_t partition, std::optional<Loaded> previous,
                                                 Installation next);
