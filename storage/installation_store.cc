@@ -1017,9 +1017,15 @@ std::expected<std::vector<std::string>, StoreError> InstallationStore::registrat
 }
 
 size_t InstallationStore::indexMemoryBytes() const {
-  std::shared_lock lock(hubs_mutex_);
+  // Partition locks are taken before hubs_mutex_ everywhere else: collect the hubs first (they
+  // are never freed while the store lives), then visit their partitions.
+  std::vector<const HubIndex*> indexes;
+  {
+    std::shared_lock lock(hubs_mutex_);
+    for (const auto& [hub, index] : hubs_) indexes.push_back(index.get());
+  }
   size_t total = 0;
-  for (const auto& [hub, index] : hubs_) {
+  for (const HubIndex* index : indexes) {
     for (uint32_t p = 0; p < index->partitions.size(); ++p) {
       auto partition_lock = lockPartition(p);
       total += index->partitions[p].memoryBytes();
