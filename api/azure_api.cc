@@ -202,6 +202,15 @@ AzureApi::readDevice(std::string hub, std::string id) {
   });
 }
 
+asio::awaitable<std::expected<storage::InstallationStore::Page, storage::StoreError>>
+AzureApi::queryDevices(hub::InstallationQuery query) {
+  using Result = std::expected<storage::InstallationStore::Page, storage::StoreError>;
+  return awaitCallback<Result>(
+      [this, query = std::move(query)](std::function<void(Result)> done) mutable {
+        engine_.queryInstallations(std::move(query), std::move(done));
+      });
+}
+
 std::string AzureApi::absoluteUrl(const HttpRequest& request, std::string_view path) const {
   return fmt::format("{}://{}{}", options_.scheme, std::string(request[http::field::host]), path);
 }

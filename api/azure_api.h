@@ -79,6 +79,9 @@ class AzureApi {
   // An installation or registration, read on its shard.
   boost::asio::awaitable<std::expected<std::optional<storage::Installation>, storage::StoreError>>
   readDevice(std::string hub, std::string id);
+  // A page of a device query, visited on the shards.
+  boost::asio::awaitable<std::expected<storage::InstallationStore::Page, storage::StoreError>>
+  queryDevices(hub::InstallationQuery query);
   // The answer to an installation write.
   HttpResponse written(
       const HttpRequest& request, const std::string& hub, const std::string& id,

@@ -226,11 +226,7 @@ asio::awaitable<HttpResponse> AzureApi::registrationFeed(const HttpRequest& requ
     };
     query.continuation = std::move(continuation);
     query.limit = *top;
-    using Result = std::expected<storage::InstallationStore::Page, storage::StoreError>;
-    Result page = co_await awaitCallback<Result>([&](std::function<void(Result)> done) {
-      engine_.queryInstallations(std::move(query),
-                                 [done = std::move(done)](Result&& r) { done(std::move(r)); });
-    });
+    auto page = co_await queryDevices(std::move(query));
     if (!page) co_return storeError(page.error());
     registrations = std::move(page->installations);
     next = std::move(page->continuation);
@@ -272,11 +268,7 @@ asio::awaitable<HttpResponse> AzureApi::queryInstallations(const HttpRequest& re
   };
   query.continuation = queryParam(request, "continuation").value_or("");
   query.limit = *top;
-  using Result = std::expected<storage::InstallationStore::Page, storage::StoreError>;
-  Result page = co_await awaitCallback<Result>([&](std::function<void(Result)> done) {
-    engine_.queryInstallations(std::move(query),
-                               [done = std::move(done)](Result&& r) { done(std::move(r)); });
-  });
+  auto page = co_await queryDevices(std::move(query));
   if (!page) co_return storeError(page.error());
   std::string body = "{\"installations\":[";
   for (size_t i = 0; i < page->installations.size(); ++i) {

@@ -981,32 +981,21 @@ void Engine::patchInstallation(std::string hub, std::string installation_id,
 void Engine::upsertInstallationIf(std::string hub, storage::Installation installation,
                                   Precondition check, WriteDone done) {
   Shard& shard = *shards_[shardOf(hub, installation.id)];
-  boost::asio::post(shard.io,
-                    [this, &shard, hub = std::move(hub), installation = std::move(installation),
-                     check = std::move(check), done = std::move(done)]() mutable {
-                      if (shard.flush_posted)
-                        flushUpserts(shard);  // earlier unconditional writes go first
-                      auto stored = installations_.get(hub, installation.id);
-                      if (!stored) return done(std::unexpected(stored.error()));
-                      if (auto refused = check(*stored))
-                        return done(std::unexpected(std::move(*refused)));
-                      auto result = installations_.upsert(hub, std::move(installation));
-                      if (result) released(hub, result->released);
-                      done(std::move(result));
-                    });
+  boost::asio::post(shard.io, [this, hub = std::move(hub), installation = std::move(installation),
+                               check = std::move(check), done = std::move(done)]() mutable {
+    auto result = installations_.upsert(hub, std::move(installation), check);
+    if (result) released(hub, result->released);
+    done(std::move(result));
+  });
 }
 
 void Engine::removeInstallationIf(
     std::string hub, std::string installation_id, Precondition check,
     std::function<void(std::expected<bool, storage::StoreError>&&)> done) {
   Shard& shard = *shards_[shardOf(hub, installation_id)];
-  boost::asio::post(shard.io, [this, &shard, hub = std::move(hub), id = std::move(installation_id),
+  boost::asio::post(shard.io, [this, hub = std::move(hub), id = std::move(installation_id),
                                check = std::move(check), done = std::move(done)] {
-    if (shard.flush_posted) flushUpserts(shard);
-    auto stored = installations_.get(hub, id);
-    if (!stored) return done(std::unexpected(stored.error()));
-    if (auto refused = check(*stored)) return done(std::unexpected(std::move(*refused)));
-    done(installations_.remove(hub, id));
+    done(installations_.remove(hub, id, check));
   });
 }
 

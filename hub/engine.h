@@ -142,10 +142,9 @@ class Engine {
                          std::vector<storage::PatchOperation> operations, WriteDone done);
   void removeInstallation(std::string hub, std::string installation_id,
                           std::function<void(std::expected<bool, storage::StoreError>&&)> done);
-  // Conditional writes (registration ETags): `check` sees what is stored, on the owning shard
-  // right before the write, and refuses with the error to answer.
-  using Precondition = std::function<std::optional<storage::StoreError>(
-      const std::optional<storage::Installation>&)>;
+  // Conditional writes (registration ETags): `check` sees what is stored, under the partition's
+  // lock right before the write, and refuses with the error to answer.
+  using Precondition = storage::WritePrecondition;
   void upsertInstallationIf(std::string hub, storage::Installation installation, Precondition check,
                             WriteDone done);
   void removeInstallationIf(std::string hub, std::string installation_id, Precondition check,

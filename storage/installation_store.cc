@@ -479,11 +479,11 @@ std::expected<void, StoreError> InstallationStore::write(Staging& staging, std::
   return {};
 }
 
-std::expected<WriteOutcome, StoreError> InstallationStore::upsert(std::string_view hub,
-                                                                  Installation installation) {
+std::expected<WriteOutcome, StoreError> InstallationStore::upsert(
+    std::string_view hub, Installation installation, const WritePrecondition& precondition) {
   std::vector<Installation> one;
   one.push_back(std::move(installation));
-  return std::move(upsertBatch(hub, std::move(one)).front());
+  return std::move(upsertRun(hub, std::move(one), precondition).front());
 }
 
 std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertBatch(
@@ -497,7 +497,7 @@ std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertBa
   std::vector<Installation> run;
   std::vector<uint32_t> run_partitions;
   const auto flush = [&] {
-    for (auto& r : upsertRun(hub, std::move(run))) results.push_back(std::move(r));
+    for (auto& r : upsertRun(hub, std::move(run), {})) results.push_back(std::move(r));
     run.clear();
     run_partitions.clear();
   };
@@ -514,7 +514,8 @@ std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertBa
 }
 
 std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertRun(
-    std::string_view hub, std::vector<Installation> installations) {
+    std::string_view hub, std::vector<Installation> installations,
+    const WritePrecondition& precondition) {
   const size_t n = installations.size();
   std::vector<std::expected<WriteOutcome, StoreError>> results(n);
   struct Pending {
@@ -560,6 +561,14 @@ std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertRu
       continue;
     }
     p.previous = std::move(*previous);
+    if (precondition) {
+      const std::optional<Installation> stored =
+          p.previous ? std::optional<Installation>(p.previous->installation) : std::nullopt;
+      if (auto refused = precondition(stored)) {
+        results[i] = std::unexpected(std::move(*refused));
+        continue;
+      }
+    }
     p.valid = true;
     locks.need(hub, installation.platform, installation.push_channel);
     overlapping = overlapping || !handles.insert(installation.push_channel).second;
@@ -760,11 +769,17 @@ std::expected<std::optional<std::string>, StoreError> InstallationStore::expireC
 }
 
 std::expected<bool, StoreError> InstallationStore::remove(std::string_view hub,
-                                                          std::string_view installation_id) {
+                                                          std::string_view installation_id,
+                                                          const WritePrecondition& precondition) {
   const uint32_t partition = partitionOf(hub, installation_id);
   auto partition_lock = lockPartition(partition);
   auto loaded = load(hub, partition, installation_id);
   if (!loaded) return std::unexpected(loaded.error());
+  if (precondition) {
+    const std::optional<Installation> stored =
+        *loaded ? std::optional<Installation>((*loaded)->installation) : std::nullopt;
+    if (auto refused = precondition(stored)) return std::unexpected(std::move(*refused));
+  }
   if (!*loaded) return false;
   const Installation& old = (*loaded)->installation;
   const uint32_t ordinal = (*loaded)->ordinal;

@@ -51,6 +51,11 @@ struct HandleRelease {
   std::string handle;
 };
 
+// A conditional write's test (registration ETags): it sees what is stored, under the partition's
+// lock right before the write, and refuses with the error to answer, or lets it happen.
+using WritePrecondition =
+    std::function<std::optional<StoreError>(const std::optional<Installation>&)>;
+
 struct WriteOutcome {
   Installation installation;  // as stored: version and lastUpdate set
   bool created = false;
@@ -103,7 +108,8 @@ class InstallationStore {
   uint32_t partitionOf(std::string_view hub, std::string_view installation_id) const;
 
   // Create or overwrite (Azure PUT). Validates first; nothing is written when invalid.
-  std::expected<WriteOutcome, StoreError> upsert(std::string_view hub, Installation installation);
+  std::expected<WriteOutcome, StoreError> upsert(std::string_view hub, Installation installation,
+                                                 const WritePrecondition& precondition = {});
   // Many upserts in few database writes (one WAL append per run of up to 32 partitions, in the
   // given order): what a shard does with the writes queued in one loop turn. Each result is what
   // upsert() would have answered had they run in order; an invalid installation fails alone, a
@@ -116,7 +122,8 @@ class InstallationStore {
                                                 std::string_view installation_id,
                                                 const std::vector<PatchOperation>& operations);
   // False if there was no such installation.
-  std::expected<bool, StoreError> remove(std::string_view hub, std::string_view installation_id);
+  std::expected<bool, StoreError> remove(std::string_view hub, std::string_view installation_id,
+                                         const WritePrecondition& precondition = {});
   // Marks the released installation's channel expired if it still names the handle and someone
   // else holds it now. Call on release.partition's shard.
   std::expected<void, StoreError> applyHandleRelease(std::string_view hub,
@@ -240,7 +247,8 @@ class InstallationStore {
   // Stages a create or overwrite (the caller holds the handle locks it needs).
   // One RocksDB write of upsertBatch: its partitions locked together.
   std::vector<std::expected<WriteOutcome, StoreError>> upsertRun(
-      std::string_view hub, std::vector<Installation> installations);
+      std::string_view hub, std::vector<Installation> installations,
+      const WritePrecondition& precondition);
   std::expected<WriteOutcome, StoreError> stage(Staging& staging, std::string_view hub,
                                                 uint32_t partition, std::optional<Loaded> previous,
                                                 Installation next);

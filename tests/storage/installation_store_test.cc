@@ -345,6 +345,34 @@ TEST_F(InstallationStoreTest, WritersOnDifferentPartitionsRunInParallel) {
   EXPECT_EQ(count("t3"), 200u);
 }
 
+// Conditional writes (registration ETags) see what is stored, under the partition lock; a refusal
+// writes nothing and answers the precondition's error.
+TEST_F(InstallationStoreTest, APreconditionSeesTheStoredVersionAndARefusalWritesNothing) {
+  const auto refuseUnless = [](uint64_t version) -> WritePrecondition {
+    return [version](const std::optional<Installation>& stored) -> std::optional<StoreError> {
+      if (stored && stored->version == version) return std::nullopt;
+      return StoreError{StoreError::Code::kPreconditionFailed, "changed", {}};
+    };
+  };
+  ASSERT_TRUE(store_->upsert(kHub, apnsInstallation("p1", {"a"}, 1)).has_value());
+  auto refused = store_->upsert(kHub, apnsInstallation("p1", {"b"}, 1), refuseUnless(7));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, StoreError::Code::kPreconditionFailed);
+  EXPECT_EQ((*store_->get(kHub, "p1"))->tags, std::vector<std::string>{"a"});
+  EXPECT_EQ((*store_->get(kHub, "p1"))->version, 1u);
+  auto accepted = store_->upsert(kHub, apnsInstallation("p1", {"b"}, 1), refuseUnless(1));
+  ASSERT_TRUE(accepted.has_value());
+  EXPECT_EQ(accepted->installation.version, 2u);
+  // Nothing stored: the precondition sees nullopt, and a refused create stores nothing.
+  EXPECT_FALSE(store_->upsert(kHub, apnsInstallation("p2", {"a"}, 2), refuseUnless(1)));
+  EXPECT_FALSE(*store_->get(kHub, "p2"));
+  EXPECT_FALSE(store_->remove(kHub, "p1", refuseUnless(1)).has_value());
+  EXPECT_TRUE(*store_->get(kHub, "p1"));
+  EXPECT_TRUE(*store_->remove(kHub, "p1", refuseUnless(2)));
+  EXPECT_FALSE(*store_->get(kHub, "p1"));
+  EXPECT_EQ(store_->installationCount(), 0u);
+}
+
 // A batch answers and stores exactly what the same upserts would one at a time, including
 // repeated ids and handle claims inside one batch, and an invalid installation fails alone.
 TEST_F(InstallationStoreTest, ABatchEqualsTheSameUpsertsInOrder) {
