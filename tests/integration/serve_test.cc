@@ -143,6 +143,22 @@ TEST(Serve, StopsOnAnUnknownEnvironmentVariable) {
               HasSubstr("config error: environment PUSHHUB_SERVER_PORT: unknown variable"));
 }
 
+TEST(Serve, RefusesAHalfOrUnreadableTlsConfiguration) {
+  TempDir dir;
+  const std::string data = (dir.path() / "data").string();
+  ChildProcess half(PUSHHUB_BINARY, {"serve", "--listen", "127.0.0.1:0", "--data-dir", data},
+                    {{"PUSHHUB_HTTP_TLS_CERT_FILE", "/nonexistent/server.crt"}});
+  EXPECT_EQ(half.waitForExit(20s), 1);
+  half.drainOutput(2s);
+  EXPECT_THAT(half.output(), HasSubstr("set both for HTTPS, or neither for HTTP"));
+  ChildProcess missing(PUSHHUB_BINARY, {"serve", "--listen", "127.0.0.1:0", "--data-dir", data},
+                       {{"PUSHHUB_HTTP_TLS_CERT_FILE", "/nonexistent/server.crt"},
+                        {"PUSHHUB_HTTP_TLS_KEY_FILE", "/nonexistent/server.key"}});
+  EXPECT_EQ(missing.waitForExit(20s), 1);
+  missing.drainOutput(2s);
+  EXPECT_THAT(missing.output(), HasSubstr("/nonexistent/server.crt: not a PEM certificate chain"));
+}
+
 TEST(Serve, StopsOnABadFlag) {
   ChildProcess process(PUSHHUB_BINARY, {"serve", "--listen", "nowhere"});
   EXPECT_EQ(process.waitForExit(10s), 2);
