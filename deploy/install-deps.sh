@@ -23,6 +23,7 @@ PACKAGES=(
   libtomlplusplus-dev
   libcli11-dev
   libpugixml-dev
+  libgoogle-perftools-dev   # tcmalloc for the executables (cmake/Dependencies.cmake)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   curl jq
