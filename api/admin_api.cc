@@ -11,6 +11,8 @@
 
 #include "api/azure_common.h"
 #include "common/log.h"
+#include "common/time.h"
+#include "connectors/tls.h"
 
 namespace pushhub::api {
 
@@ -178,9 +180,24 @@ std::string AdminApi::describe(const std::string& hub) const {
   if (definition->apns) {
     w.Key("apns");
     w.StartObject();
-    str("key_id", definition->apns->key_id);
-    str("team_id", definition->apns->team_id);
-    str("bundle_id", definition->apns->bundle_id);
+    const auto& apns = *definition->apns;
+    if (apns.usesCertificate()) {
+      // The certificate's public facts, never its key.
+      str("auth", "certificate");
+      if (auto info = connectors::describeClientCertificate(
+              {apns.certificate_chain_pem, apns.certificate_key_pem})) {
+        str("certificate_subject", info->subject);
+        str("certificate_expires",
+            formatIso8601(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              info->not_after.time_since_epoch())
+                              .count()));
+      }
+    } else {
+      str("auth", "token");
+      str("key_id", apns.key_id);
+      str("team_id", apns.team_id);
+    }
+    str("bundle_id", apns.bundle_id);
     str("endpoint", endpointUrl(definition->apns->endpoint));
     w.EndObject();
   }

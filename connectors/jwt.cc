@@ -111,16 +111,26 @@ std::optional<std::string> rawToDer(std::string_view raw) {
 std::string base64UrlEncode(std::string_view bytes) { return encode(bytes, kBase64Url, false); }
 std::string base64Encode(std::string_view bytes) { return encode(bytes, kBase64, true); }
 
-std::optional<std::string> base64UrlDecode(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  if (text.size() % 4 == 1) return std::nullopt;
+namespace {
+
+// Padding tolerated; `skip_whitespace` for text that may be wrapped in lines (PEM-like base64).
+std::optional<std::string> base64DecodeWith(std::string_view alphabet, std::string_view text,
+                                            bool skip_whitespace) {
   std::string out;
   out.reserve(text.size() * 3 / 4);
   uint32_t buffer = 0;
   int bits = 0;
+  size_t digits = 0;
+  bool padding = false;
   for (const char c : text) {
-    const size_t value = kBase64Url.find(c);
-    if (value == std::string_view::npos) return std::nullopt;
+    if (skip_whitespace && (c == ' ' || c == '\n' || c == '\r' || c == '\t')) continue;
+    if (c == '=') {
+      padding = true;
+      continue;
+    }
+    const size_t value = alphabet.find(c);
+    if (value == std::string_view::npos || padding) return std::nullopt;
+    ++digits;
     buffer = (buffer << 6) | static_cast<uint32_t>(value);
     bits += 6;
     if (bits >= 8) {
@@ -128,7 +138,18 @@ std::optional<std::string> base64UrlDecode(std::string_view text) {
       out += static_cast<char>((buffer >> bits) & 0xFF);
     }
   }
+  if (digits % 4 == 1) return std::nullopt;
   return out;
+}
+
+}  // namespace
+
+std::optional<std::string> base64UrlDecode(std::string_view text) {
+  return base64DecodeWith(kBase64Url, text, false);
+}
+
+std::optional<std::string> base64Decode(std::string_view text) {
+  return base64DecodeWith(kBase64, text, true);
 }
 
 std::expected<EvpKey, std::string> loadPrivateKeyPem(std::string_view pem) {

@@ -25,6 +25,8 @@ std::string base64UrlEncode(std::string_view bytes);
 // Unpadded base64url (padding tolerated); nullopt on any other character.
 std::optional<std::string> base64UrlDecode(std::string_view text);
 std::string base64Encode(std::string_view bytes);
+// Standard base64 (padding and line breaks tolerated); nullopt on any other character.
+std::optional<std::string> base64Decode(std::string_view text);
 
 // PEM: PKCS#8 private keys (an APNs .p8 file, a service account's private_key),
 // SubjectPublicKeyInfo public keys. Errors name what was wrong, never the key material.

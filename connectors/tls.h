@@ -5,9 +5,12 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include <chrono>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pushhub::connectors {
@@ -34,6 +37,30 @@ struct TlsServerContext {
 std::expected<std::unique_ptr<TlsServerContext>, std::string> makeTlsServerContext(
     const TlsServerOptions& options);
 
+// A client certificate held in memory (APNs certificate auth from a hub definition): the leaf
+// first, then its chain, and the leaf's private key, all PEM.
+struct ClientCertificate {
+  std::string chain_pem;
+  std::string private_key_pem;
+};
+
+// What a client certificate says of itself, for validation and for showing without secrets.
+struct ClientCertificateInfo {
+  std::string subject;  // one line, RFC 2253
+  std::string uid;      // the subject's UID (an APNs certificate's bundle id), or empty
+  std::chrono::system_clock::time_point not_after;
+};
+
+// Parses `pem` (a chain, with or without the key) and `key_pem` (the key, when `pem` does not
+// hold it); the key must match the leaf. Errors say which part is wrong.
+std::expected<ClientCertificate, std::string> clientCertificateFromPem(std::string_view pem,
+                                                                       std::string_view key_pem);
+// A PKCS#12 archive (.p12 as Keychain exports it; DER bytes) and its password.
+std::expected<ClientCertificate, std::string> clientCertificateFromPkcs12(
+    std::string_view der, std::string_view password);
+std::expected<ClientCertificateInfo, std::string> describeClientCertificate(
+    const ClientCertificate& certificate);
+
 struct TlsClientOptions {
   std::vector<std::string> alpn;  // offered, in order ("h2"; "http/1.1" for WNS)
   // Trusted besides the system's store (/etc/ssl/certs): the simulator's development CA, a
@@ -43,6 +70,8 @@ struct TlsClientOptions {
   // A client certificate (APNs certificate auth), PEM; both or neither.
   std::string certificate_file;
   std::string private_key_file;
+  // Or the same from memory (not with the files).
+  std::optional<ClientCertificate> certificate;
 };
 
 // A client context with TLS 1.2+, the system's trust store plus the extra CA, ALPN offered, and

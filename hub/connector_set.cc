@@ -26,13 +26,24 @@ std::expected<std::shared_ptr<HubCredentials>, std::string> HubCredentials::crea
   if (!h1) return std::unexpected(h1.error());
   c->h1_tls_ = *h1;
 
-  if (definition.apns) {
+  if (definition.apns && definition.apns->usesCertificate()) {
+    // Certificate auth: APNs connections present the client certificate (FCM's do not).
+    connectors::TlsClientOptions apns_tls;
+    apns_tls.extra_ca_file = definition.ca_file;
+    apns_tls.alpn = {"h2"};
+    apns_tls.certificate = connectors::ClientCertificate{definition.apns->certificate_chain_pem,
+                                                         definition.apns->certificate_key_pem};
+    auto context = connectors::makeTlsClientContext(apns_tls);
+    if (!context) return std::unexpected("apns: " + context.error());
+    c->apns_tls_ = *context;
+  } else if (definition.apns) {
     connectors::ApnsTokenProvider::Options o;
     o.key_id = definition.apns->key_id;
     o.team_id = definition.apns->team_id;
     auto provider = connectors::ApnsTokenProvider::create(o, definition.apns->private_key_pem);
     if (!provider) return std::unexpected("apns: " + provider.error());
     c->apns_tokens_ = *provider;
+    c->apns_tls_ = c->h2_tls_;
   }
   if (definition.fcm) {
     auto account = connectors::parseServiceAccount(definition.fcm->service_account_json);
@@ -79,7 +90,7 @@ ShardConnectors::ShardConnectors(boost::asio::io_context& io,
 ShardConnectors::~ShardConnectors() = default;
 
 connectors::ApnsClient* ShardConnectors::apns() {
-  if (apns_ || !credentials_->apns_tokens_) return apns_.get();
+  if (apns_ || !credentials_->apns_tls_) return apns_.get();
   const auto& def = *credentials_->definition_.apns;
   const auto& o = credentials_->options_;
   connectors::ApnsClient::Options options;
@@ -93,7 +104,7 @@ connectors::ApnsClient* ShardConnectors::apns() {
   options.pool.metrics = o.metrics;
   options.pool.labels = {{"service", "apns"}, {"hub", credentials_->definition_.name}};
   options.retry = o.retry;
-  apns_ = std::make_unique<connectors::ApnsClient>(io_, credentials_->h2_tls_, options,
+  apns_ = std::make_unique<connectors::ApnsClient>(io_, credentials_->apns_tls_, options,
                                                    credentials_->apns_tokens_);
   return apns_.get();
 }

@@ -53,7 +53,10 @@ class HubCredentials {
   ConnectorOptions options_;
   std::shared_ptr<boost::asio::ssl::context> h2_tls_;
   std::shared_ptr<boost::asio::ssl::context> h1_tls_;
+  // Null with certificate auth.
   std::shared_ptr<connectors::ApnsTokenProvider> apns_tokens_;
+  // h2_tls_ with token auth; with certificate auth, a context presenting the certificate.
+  std::shared_ptr<boost::asio::ssl::context> apns_tls_;
   std::shared_ptr<connectors::AccessTokenSource> fcm_tokens_;
   std::string fcm_project_;
   std::shared_ptr<connectors::RateLimiter> fcm_limiter_;

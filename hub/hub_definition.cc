@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "connectors/http1/client.h"
+#include "connectors/jwt.h"
+#include "connectors/tls.h"
 
 namespace pushhub::hub {
 
@@ -73,6 +75,57 @@ class Fields {
   const std::filesystem::path& base_;
 };
 
+// APNs certificate auth, when the section asks for it: PEM (inline or a file, the key beside it or
+// apart) or PKCS#12 (base64 inline or a file, with its password). Nullopt: token auth.
+std::expected<std::optional<connectors::ClientCertificate>, std::string> apnsCertificate(
+    const Fields& f) {
+  const auto& v = f.object();
+  const bool pem = v.HasMember("certificate") || v.HasMember("certificate_file");
+  const bool p12 = v.HasMember("certificate_p12") || v.HasMember("certificate_p12_file");
+  if (!pem && !p12) {
+    for (const char* stray : {"certificate_key", "certificate_key_file", "certificate_password"}) {
+      if (v.HasMember(stray)) {
+        return std::unexpected(
+            fmt::format("apns.{}: given without a certificate (certificate, certificate_file, "
+                        "certificate_p12 or certificate_p12_file)",
+                        stray));
+      }
+    }
+    return std::nullopt;
+  }
+  if (pem && p12) {
+    return std::unexpected("apns: give the certificate as PEM or as PKCS#12, not both");
+  }
+  if (pem) {
+    auto chain = f.textOrFile("certificate", "certificate_file");
+    if (!chain) return std::unexpected(chain.error());
+    std::string key;
+    if (v.HasMember("certificate_key") || v.HasMember("certificate_key_file")) {
+      auto k = f.textOrFile("certificate_key", "certificate_key_file");
+      if (!k) return std::unexpected(k.error());
+      key = std::move(*k);
+    }
+    auto certificate = connectors::clientCertificateFromPem(*chain, key);
+    if (!certificate) return std::unexpected("apns.certificate: " + certificate.error());
+    return std::optional(std::move(*certificate));
+  }
+  auto archive = f.textOrFile("certificate_p12", "certificate_p12_file");
+  if (!archive) return std::unexpected(archive.error());
+  std::string der;
+  if (v.HasMember("certificate_p12")) {
+    auto decoded = connectors::base64Decode(*archive);
+    if (!decoded) return std::unexpected("apns.certificate_p12: not base64");
+    der = std::move(*decoded);
+  } else {
+    der = std::move(*archive);
+  }
+  auto password = f.string("certificate_password", false);
+  if (!password) return std::unexpected(password.error());
+  auto certificate = connectors::clientCertificateFromPkcs12(der, *password);
+  if (!certificate) return std::unexpected("apns.certificate_p12: " + certificate.error());
+  return std::optional(std::move(*certificate));
+}
+
 }  // namespace
 
 std::expected<void, std::string> validateHubName(std::string_view name) {
@@ -115,16 +168,36 @@ std::expected<HubDefinition, std::string> parseHubDefinition(std::string_view na
     if (!v->IsObject()) return std::unexpected("apns: not an object");
     Fields f(*v, "apns", base);
     HubDefinition::Apns apns;
-    for (auto [field, out] :
-         {std::pair{"key_id", &apns.key_id}, std::pair{"team_id", &apns.team_id},
-          std::pair{"bundle_id", &apns.bundle_id}}) {
-      auto value = f.string(field, true);
-      if (!value) return std::unexpected(value.error());
-      *out = std::move(*value);
+    auto certificate = apnsCertificate(f);
+    if (!certificate) return std::unexpected(certificate.error());
+    if (*certificate) {
+      for (const char* token_field : {"key_id", "team_id", "private_key", "private_key_file"}) {
+        if (v->HasMember(token_field)) {
+          return std::unexpected(fmt::format(
+              "apns.{}: a hub uses token auth (key_id, team_id, private_key) or certificate "
+              "auth, not both",
+              token_field));
+        }
+      }
+      auto info = connectors::describeClientCertificate(**certificate);
+      if (!info) return std::unexpected("apns.certificate: " + info.error());
+      auto bundle = f.string("bundle_id", false);
+      if (!bundle) return std::unexpected(bundle.error());
+      apns.bundle_id = bundle->empty() ? info->uid : std::move(*bundle);
+      apns.certificate_chain_pem = std::move((*certificate)->chain_pem);
+      apns.certificate_key_pem = std::move((*certificate)->private_key_pem);
+    } else {
+      for (auto [field, out] :
+           {std::pair{"key_id", &apns.key_id}, std::pair{"team_id", &apns.team_id},
+            std::pair{"bundle_id", &apns.bundle_id}}) {
+        auto value = f.string(field, true);
+        if (!value) return std::unexpected(value.error());
+        *out = std::move(*value);
+      }
+      auto key = f.textOrFile("private_key", "private_key_file");
+      if (!key) return std::unexpected(key.error());
+      apns.private_key_pem = std::move(*key);
     }
-    auto key = f.textOrFile("private_key", "private_key_file");
-    if (!key) return std::unexpected(key.error());
-    apns.private_key_pem = std::move(*key);
     auto endpoint = f.endpoint(apns.endpoint);
     if (!endpoint) return std::unexpected(endpoint.error());
     apns.endpoint = *endpoint;

@@ -9,6 +9,12 @@
 //     "apns": {"key_id": "…", "team_id": "…", "bundle_id": "com.example.app",
 //              "private_key_file": "AuthKey.p8",      // or "private_key": "-----BEGIN…"
 //              "endpoint": "https://api.push.apple.com"},
+//     -- or, certificate auth instead of a key (bundle_id then defaults to the certificate's UID):
+//     "apns": {"certificate_file": "push.pem",        // or "certificate": PEM; the key beside it
+//              "certificate_key_file": "push.key",    // or "certificate_key"; when not in the PEM
+//              -- or "certificate_p12_file": "push.p12" / "certificate_p12": base64 (Azure's
+//              -- ApnsCertificate), with "certificate_password" (Azure's CertificateKey)
+//              "endpoint": "…"},
 //     "fcm":  {"project_id": "…", "service_account_file": "sa.json",  // or "service_account": {…}
 //              "endpoint": "https://fcm.googleapis.com",
 //              "token_endpoint": "…"},                 // optional: instead of its token_uri
@@ -41,8 +47,13 @@ struct HubDefinition {
     std::string key_id;
     std::string team_id;
     std::string bundle_id;
-    std::string private_key_pem;
+    std::string private_key_pem;  // token auth: the .p8 key
+    // Certificate auth (key_id, team_id and private_key_pem empty): the client certificate's
+    // chain and key, PEM.
+    std::string certificate_chain_pem;
+    std::string certificate_key_pem;
     Endpoint endpoint{"api.push.apple.com", 443};
+    bool usesCertificate() const { return !certificate_chain_pem.empty(); }
   };
   struct Fcm {
     std::string project_id;  // empty: the service account's

@@ -7,6 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "connectors/sim/keygen.h"
 #include "tests/hub/azure_fixture.h"
 
 namespace pushhub::hub {
@@ -132,6 +133,82 @@ TEST_P(AdminApiTest, AHubIsCreatedShownWithoutSecretsUsedAndDeletedWithItsDevice
   auto device = store_->get("app2", "a1");
   ASSERT_TRUE(device.has_value());
   EXPECT_TRUE(device->has_value());
+}
+
+TEST_P(AdminApiTest, AHubWithAnApnsCertificateDeliversThroughIt) {
+  // The simulator trusts a push CA; the hub presents a certificate it signed, inline as PEM.
+  const auto d = dir_->path();
+  ASSERT_TRUE(connectors::sim::writeCertificateAuthority(d / "push-ca.crt", d / "push-ca.key")
+                  .has_value());
+  connectors::sim::CertificateRequest request{
+      "Apple Push Services: com.example.pushhub", "com.example.pushhub", {}, {}, true};
+  ASSERT_TRUE(connectors::sim::writeSignedCertificate(d / "push-ca.crt", d / "push-ca.key",
+                                                      request, d / "push.crt", d / "push.key")
+                  .has_value());
+  start({"--record", record_, "--client-ca", (d / "push-ca.crt").string()});
+  rapidjson::Document doc;
+  doc.Parse(hubJson("[]").c_str());
+  auto& apns = doc["apns"];
+  for (const char* token_field : {"key_id", "team_id", "private_key", "bundle_id"}) {
+    apns.RemoveMember(token_field);
+  }
+  const std::string pem = readFile(d / "push.crt") + readFile(d / "push.key");
+  apns.AddMember("certificate", rapidjson::Value(pem.c_str(), doc.GetAllocator()),
+                 doc.GetAllocator());
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  doc.Accept(w);
+
+  auto created = call("PUT", "/admin/hubs/certhub", buffer.GetString());
+  ASSERT_EQ(created.status, 201u) << created.body;
+  auto shown = call("GET", "/admin/hubs/certhub");
+  EXPECT_THAT(shown.body, HasSubstr(R"("auth":"certificate")"));
+  EXPECT_THAT(shown.body, HasSubstr("Apple Push Services: com.example.pushhub"));
+  EXPECT_THAT(shown.body, HasSubstr(R"("bundle_id":"com.example.pushhub")")) << "from the UID";
+  EXPECT_THAT(shown.body, HasSubstr(R"("certificate_expires":")"));
+  EXPECT_THAT(shown.body, Not(HasSubstr("PRIVATE KEY")));
+  EXPECT_THAT(shown.body, Not(HasSubstr("BEGIN CERTIFICATE")));
+
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(call("PUT", fmt::format("/certhub/installations/c{}", i),
+                   apnsInstallationJson(fmt::format("c{}", i), R"("t")"))
+                  .status,
+              200u);
+  }
+  auto sent = call("POST", "/certhub/messages", R"({"msg":"over a certificate"})",
+                   {{"ServiceBusNotification-Format", "template"}});
+  ASSERT_EQ(sent.status, 201u) << sent.body;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (accepted("apns") < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(accepted("apns"), 3u);
+  // No provider token was sent: the simulator authenticated the connection by its certificate.
+  const auto recorded = records();
+  ASSERT_EQ(recorded.size(), 3u);
+  for (const auto& r : recorded) {
+    EXPECT_EQ(r.service, "apns");
+    EXPECT_EQ(r.headers.count("authorization"), 0u);
+    EXPECT_EQ(r.headers.at("apns-topic"), "com.example.pushhub");
+  }
+
+  // A certificate from a CA the simulator does not trust is a credential failure, not a success.
+  ASSERT_TRUE(connectors::sim::writeCertificateAuthority(d / "rogue-ca.crt", d / "rogue-ca.key")
+                  .has_value());
+  ASSERT_TRUE(connectors::sim::writeSignedCertificate(d / "rogue-ca.crt", d / "rogue-ca.key",
+                                                      request, d / "rogue.crt", d / "rogue.key")
+                  .has_value());
+  const std::string rogue = readFile(d / "rogue.crt") + readFile(d / "rogue.key");
+  apns["certificate"].SetString(rogue.c_str(), doc.GetAllocator());
+  rapidjson::StringBuffer rogue_buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> rw(rogue_buffer);
+  doc.Accept(rw);
+  ASSERT_EQ(call("PUT", "/admin/hubs/certhub", rogue_buffer.GetString()).status, 200u);
+  auto refused = call("POST", "/certhub/messages", R"({"msg":"refused"})",
+                      {{"ServiceBusNotification-Format", "template"}});
+  ASSERT_EQ(refused.status, 201u);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(accepted("apns"), 3u) << "nothing more reached the simulator";
 }
 
 TEST_P(AdminApiTest, DeletingAHubDeletesItsDevicesOnly) {
