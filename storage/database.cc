@@ -32,24 +32,25 @@ std::string describe(const std::filesystem::path& dir, const rocksdb::Status& st
   return fmt::format("cannot open the database in {}: {}", dir.string(), state);
 }
 
-// The (hub, partition) prefix of an installation record key (keys.h: hub \0 partition:be16 …).
-// A partition's ordinals are handed out in increasing order, so a new record's key lands right
-// after the last one written in its partition: with this as the memtable's insert hint, the
-// skiplist insert starts there instead of searching from the top (~3 µs of CPU per REST create).
+// The (hub, partition) prefix of an installation record key (keys.h: hub \0 partition:be16
+// ordinal:be32). A partition's ordinals are handed out in increasing order, so a new record's
+// key lands right after the last one written in its partition: with this as the memtable's
+// insert hint, the skiplist insert starts there instead of searching from the top (~3 µs of CPU
+// per REST create). Only whole record keys are in the domain: RocksDB keeps one hint table per
+// memtable for its point and range-deletion skiplists alike, and a hint left by a partition's
+// DeleteRange (whose begin key is the bare prefix) would send the next point insert into the
+// other skiplist (seen: RocksDB's internal-key assertion after deleting a hub).
 class PartitionPrefix final : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "pushhub.PartitionPrefix"; }
   rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    return rocksdb::Slice(key.data(), prefixLength(key));
+    return rocksdb::Slice(key.data(), key.size() - 4);
   }
-  bool InDomain(const rocksdb::Slice& key) const override { return prefixLength(key) != 0; }
-
- private:
-  static size_t prefixLength(const rocksdb::Slice& key) {
+  bool InDomain(const rocksdb::Slice& key) const override {
     const void* zero = std::memchr(key.data(), 0, key.size());
-    if (zero == nullptr) return 0;
-    const size_t length = static_cast<size_t>(static_cast<const char*>(zero) - key.data()) + 3;
-    return length <= key.size() ? length : 0;
+    return zero != nullptr &&
+           static_cast<size_t>(static_cast<const char*>(zero) - key.data()) + 1 + 2 + 4 ==
+               key.size();
   }
 };
 
