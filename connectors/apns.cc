@@ -100,7 +100,8 @@ http2::ClientRequest ApnsClient::build(Pending& pending) {
     request.headers.push_back({"authorization", token_->authorization});
   }
   // No topic (a certificate without a UID): APNs takes the certificate's own.
-  if (!n.topic.empty()) request.headers.push_back({"apns-topic", apnsTopicFor(n.topic, n.push_type)});
+  if (!n.topic.empty())
+    request.headers.push_back({"apns-topic", apnsTopicFor(n.topic, n.push_type)});
   request.headers.push_back({"apns-push-type", n.push_type});
   if (n.priority) request.headers.push_back({"apns-priority", std::to_string(*n.priority)});
   if (n.expiration) request.headers.push_back({"apns-expiration", std::to_string(*n.expiration)});

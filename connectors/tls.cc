@@ -240,9 +240,8 @@ std::expected<ClientCertificate, std::string> clientCertificateFromPem(std::stri
   if (chain.empty()) return std::unexpected("no PEM certificate (-----BEGIN CERTIFICATE-----)");
   KeyPtr key = readKey(key_pem.empty() ? pem : key_pem);
   if (!key) {
-    return std::unexpected(key_pem.empty()
-                               ? "no unencrypted PEM private key beside the certificate"
-                               : "the key is not an unencrypted PEM private key");
+    return std::unexpected(key_pem.empty() ? "no unencrypted PEM private key beside the certificate"
+                                           : "the key is not an unencrypted PEM private key");
   }
   if (X509_check_private_key(chain.front().get(), key.get()) != 1) {
     ERR_clear_error();

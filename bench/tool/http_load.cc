@@ -94,7 +94,8 @@ std::optional<Head> parseHead(std::string_view head, std::string& error) {
     error = "not an HTTP/1.x status line";
     return std::nullopt;
   }
-  h.status = static_cast<unsigned>((head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0'));
+  h.status =
+      static_cast<unsigned>((head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0'));
   if (h.status < 100 || h.status > 599) {
     error = "bad status code";
     return std::nullopt;
@@ -126,8 +127,8 @@ std::optional<Head> parseHead(std::string_view head, std::string& error) {
 template <class Stream>
 class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  Connection(asio::io_context& io, Shared& shared, ThreadResult& result,
-             asio::ssl::context* tls, tcp::endpoint endpoint)
+  Connection(asio::io_context& io, Shared& shared, ThreadResult& result, asio::ssl::context* tls,
+             tcp::endpoint endpoint)
       : io_(io), shared_(shared), result_(result), tls_(tls), endpoint_(endpoint) {
     shared_.alive.fetch_add(1);
   }
@@ -188,13 +189,12 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   void read() {
     if (buffer_.size() - used_ < 4096) buffer_.resize(used_ + 16384);
     auto self = this->shared_from_this();
-    stream_->async_read_some(
-        asio::buffer(buffer_.data() + used_, buffer_.size() - used_),
-        [this, self](boost::system::error_code ec, size_t n) {
-          if (ec) return failed("read: " + ec.message());
-          used_ += n;
-          parse();
-        });
+    stream_->async_read_some(asio::buffer(buffer_.data() + used_, buffer_.size() - used_),
+                             [this, self](boost::system::error_code ec, size_t n) {
+                               if (ec) return failed("read: " + ec.message());
+                               used_ += n;
+                               parse();
+                             });
   }
 
   void parse() {
@@ -216,9 +216,11 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
         std::chrono::duration_cast<std::chrono::microseconds>(now - sent_at_).count()));
     result_.per_second.add(std::chrono::duration<double>(now - shared_.start).count());
     ++result_.statuses[head_->status];
-    if ((head_->status < 200 || head_->status >= 300) && shared_.samples.size() < kMaxErrorSamples) {
-      shared_.sample(fmt::format("{}: {}", head_->status,
-                                 data.substr(head_length_, std::min<size_t>(head_->body_length, 300))));
+    if ((head_->status < 200 || head_->status >= 300) &&
+        shared_.samples.size() < kMaxErrorSamples) {
+      shared_.sample(
+          fmt::format("{}: {}", head_->status,
+                      data.substr(head_length_, std::min<size_t>(head_->body_length, 300))));
     }
     shared_.answered.fetch_add(1, std::memory_order_relaxed);
     shared_.finished.fetch_add(1, std::memory_order_relaxed);
@@ -282,7 +284,8 @@ HttpLoadResult runHttpLoad(const HttpLoadOptions& options) {
     throw std::invalid_argument("runHttpLoad: give a request count or a duration");
   }
   boost::system::error_code ec;
-  const auto address = asio::ip::make_address(options.host == "localhost" ? "127.0.0.1" : options.host, ec);
+  const auto address =
+      asio::ip::make_address(options.host == "localhost" ? "127.0.0.1" : options.host, ec);
   if (ec) throw std::runtime_error(fmt::format("{}: not an IP address", options.host));
   const tcp::endpoint endpoint(address, options.port);
   {
@@ -311,12 +314,11 @@ HttpLoadResult runHttpLoad(const HttpLoadOptions& options) {
   for (unsigned c = 0; c < std::max(1u, options.connections); ++c) {
     const unsigned t = c % threads;
     if (tls) {
-      std::make_shared<Connection<asio::ssl::stream<tcp::socket>>>(*contexts[t], shared,
-                                                                    results[t], tls.get(), endpoint)
+      std::make_shared<Connection<asio::ssl::stream<tcp::socket>>>(*contexts[t], shared, results[t],
+                                                                   tls.get(), endpoint)
           ->start();
     } else {
-      std::make_shared<Connection<tcp::socket>>(*contexts[t], shared, results[t], nullptr,
-                                                endpoint)
+      std::make_shared<Connection<tcp::socket>>(*contexts[t], shared, results[t], nullptr, endpoint)
           ->start();
     }
   }
@@ -341,7 +343,8 @@ HttpLoadResult runHttpLoad(const HttpLoadOptions& options) {
     for (;;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       bool over = options.requests > 0 && shared.finished.load() >= options.requests;
-      if (options.duration.count() > 0 && Clock::now() >= shared.deadline + std::chrono::seconds(5)) {
+      if (options.duration.count() > 0 &&
+          Clock::now() >= shared.deadline + std::chrono::seconds(5)) {
         over = true;  // answers still missing 5 s after the deadline: stop waiting for them
       }
       if (over) {

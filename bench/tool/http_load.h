@@ -27,8 +27,8 @@ struct HttpLoadOptions {
   std::string ca_file;  // non-empty: HTTPS
   unsigned connections = 64;
   unsigned threads = 1;
-  uint64_t requests = 0;                    // 0: until `duration` ends
-  std::chrono::milliseconds duration{0};    // 0: until `requests` are answered
+  uint64_t requests = 0;                  // 0: until `duration` ends
+  std::chrono::milliseconds duration{0};  // 0: until `requests` are answered
   // Appends request i, whole (request line, headers, body), to `out`.
   std::function<void(uint64_t i, std::string& out)> make_request;
   // Called about once a second from the first thread with the answers so far.
@@ -37,8 +37,8 @@ struct HttpLoadOptions {
 
 struct HttpLoadResult {
   uint64_t answered = 0;
-  std::map<unsigned, uint64_t> statuses;  // status code → count
-  uint64_t errors = 0;                    // connection failures and malformed answers
+  std::map<unsigned, uint64_t> statuses;   // status code → count
+  uint64_t errors = 0;                     // connection failures and malformed answers
   std::vector<std::string> error_samples;  // the first few errors and non-2xx bodies
   Histogram latency_us;
   TimeSeries per_second;

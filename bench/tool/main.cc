@@ -1,7 +1,7 @@
 // pushhub-bench: load-tests a running pushhub the way its users do, and reports figures with
 // the parameters and machine they were measured on (bench/README.md).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <fstream>
 #include <iostream>
@@ -143,8 +143,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   populate_command->add_option("--id-prefix", p.id_prefix, "Installation ids are PREFIX-i")
       ->capture_default_str();
-  populate_command->add_option("-c,--connections", populate_options.connections,
-                               "Keep-alive connections")
+  populate_command
+      ->add_option("-c,--connections", populate_options.connections, "Keep-alive connections")
       ->capture_default_str();
   populate_command->add_option("-t,--threads", populate_options.threads, "Client threads")
       ->capture_default_str();

@@ -19,7 +19,9 @@ class Report {
  public:
   explicit Report(std::string_view command);
   rapidjson::PrettyWriter<rapidjson::StringBuffer>& w() { return writer_; }
-  void key(std::string_view k) { writer_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
+  void key(std::string_view k) {
+    writer_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+  }
   void field(std::string_view k, std::string_view v) {
     key(k);
     writer_.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));

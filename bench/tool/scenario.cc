@@ -91,9 +91,7 @@ uint32_t Zipf::operator()(SplitMix64& rng) const {
   return static_cast<uint32_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin());
 }
 
-double Zipf::probability(uint32_t r) const {
-  return r == 0 ? cdf_[0] : cdf_[r] - cdf_[r - 1];
-}
+double Zipf::probability(uint32_t r) const { return r == 0 ? cdf_[0] : cdf_[r] - cdf_[r - 1]; }
 
 Population::Population(PopulationOptions options)
     : options_(std::move(options)), zipf_(options_.tag_count, options_.zipf_s) {
@@ -142,10 +140,12 @@ std::string Population::installationJson(const Device& d, bool with_template) {
         out += R"(,"templates":{"main":{"body":"{\"aps\":{\"alert\":\"$(message)\"}}"}})";
         break;
       case Platform::kFcm:
-        out += R"(,"templates":{"main":{"body":"{\"message\":{\"data\":{\"message\":\"$(message)\"}}}"}})";
+        out +=
+            R"(,"templates":{"main":{"body":"{\"message\":{\"data\":{\"message\":\"$(message)\"}}}"}})";
         break;
       case Platform::kWns:
-        out += R"(,"templates":{"main":{"body":"<toast><visual><binding template=\"ToastText01\"><text id=\"1\">$(message)</text></binding></visual></toast>","headers":{"X-WNS-Type":"wns/toast"}}})";
+        out +=
+            R"(,"templates":{"main":{"body":"<toast><visual><binding template=\"ToastText01\"><text id=\"1\">$(message)</text></binding></visual></toast>","headers":{"X-WNS-Type":"wns/toast"}}})";
         break;
     }
   }

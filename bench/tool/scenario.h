@@ -57,11 +57,11 @@ class Zipf {
 struct PopulationOptions {
   uint64_t count = 10'000;
   PlatformMix mix;
-  uint32_t tag_count = 1000;    // K: tags are "t0" … "t{K-1}"
+  uint32_t tag_count = 1000;     // K: tags are "t0" … "t{K-1}"
   uint32_t tags_per_device = 5;  // T distinct tags each
   double zipf_s = 1.0;
-  uint32_t users = 0;           // 0: no userId; else "u{i % users}"
-  bool templates = true;        // one template "main" with $(message)
+  uint32_t users = 0;     // 0: no userId; else "u{i % users}"
+  bool templates = true;  // one template "main" with $(message)
   uint64_t seed = 42;
   std::string id_prefix = "bench";
 };

@@ -34,12 +34,9 @@ TEST(PlatformMix, ParsesWeightsAndSpreadsThemEvenly) {
 
 TEST(PlatformMix, RefusesWhatIsNotAMixNamingIt) {
   const std::pair<const char*, const char*> cases[] = {
-      {"", "no platform with a positive weight"},
-      {"apns", "expected name:weight"},
-      {"apns:x", "\"x\" is not a whole number"},
-      {"apns:-3", "is not a whole number"},
-      {"gcm:10", "unknown platform \"gcm\""},
-      {"apns:1,apns:2", "apns given twice"},
+      {"", "no platform with a positive weight"},       {"apns", "expected name:weight"},
+      {"apns:x", "\"x\" is not a whole number"},        {"apns:-3", "is not a whole number"},
+      {"gcm:10", "unknown platform \"gcm\""},           {"apns:1,apns:2", "apns given twice"},
       {"apns:0", "no platform with a positive weight"},
   };
   for (const auto& [text, expected] : cases) {
@@ -120,7 +117,8 @@ TEST(Populate, TheRequestIsASignedPutWithItsLength) {
   o.mix = *parsePlatformMix("apns:1");
   const Device d = Population(o).device(7, "localhost:2199");
   const std::string request = installationRequest(target, "SharedAccessSignature sr=x", d, true);
-  EXPECT_TRUE(request.starts_with("PUT /demo/installations/bench-7?api-version=2020-06 HTTP/1.1\r\n"));
+  EXPECT_TRUE(
+      request.starts_with("PUT /demo/installations/bench-7?api-version=2020-06 HTTP/1.1\r\n"));
   EXPECT_THAT(request, HasSubstr("\r\nAuthorization: SharedAccessSignature sr=x\r\n"));
   const size_t body_at = request.find("\r\n\r\n") + 4;
   EXPECT_THAT(request, HasSubstr(fmt::format("Content-Length: {}\r\n", request.size() - body_at)));

@@ -138,12 +138,12 @@ TEST_P(AdminApiTest, AHubIsCreatedShownWithoutSecretsUsedAndDeletedWithItsDevice
 TEST_P(AdminApiTest, AHubWithAnApnsCertificateDeliversThroughIt) {
   // The simulator trusts a push CA; the hub presents a certificate it signed, inline as PEM.
   const auto d = dir_->path();
-  ASSERT_TRUE(connectors::sim::writeCertificateAuthority(d / "push-ca.crt", d / "push-ca.key")
-                  .has_value());
+  ASSERT_TRUE(
+      connectors::sim::writeCertificateAuthority(d / "push-ca.crt", d / "push-ca.key").has_value());
   connectors::sim::CertificateRequest request{
       "Apple Push Services: com.example.pushhub", "com.example.pushhub", {}, {}, true};
-  ASSERT_TRUE(connectors::sim::writeSignedCertificate(d / "push-ca.crt", d / "push-ca.key",
-                                                      request, d / "push.crt", d / "push.key")
+  ASSERT_TRUE(connectors::sim::writeSignedCertificate(d / "push-ca.crt", d / "push-ca.key", request,
+                                                      d / "push.crt", d / "push.key")
                   .has_value());
   start({"--record", record_, "--client-ca", (d / "push-ca.crt").string()});
   rapidjson::Document doc;

@@ -54,10 +54,9 @@ class HubDefinitionCertificate : public ::testing::Test {
     ASSERT_TRUE(sim::writeCertificateAuthority(d / "ca.crt", d / "ca.key").has_value());
     sim::CertificateRequest request{
         "Apple Push Services: com.example.certapp", "com.example.certapp", {}, {}, true};
-    ASSERT_TRUE(
-        sim::writeSignedCertificate(d / "ca.crt", d / "ca.key", request, d / "push.crt",
-                                    d / "push.key")
-            .has_value());
+    ASSERT_TRUE(sim::writeSignedCertificate(d / "ca.crt", d / "ca.key", request, d / "push.crt",
+                                            d / "push.key")
+                    .has_value());
     sim::CertificateRequest other{"someone else", "", {}, {}, true};
     ASSERT_TRUE(sim::writeSignedCertificate(d / "ca.crt", d / "ca.key", other, d / "other.crt",
                                             d / "other.key")
@@ -134,8 +133,7 @@ TEST_F(HubDefinitionCertificate, RefusesWrongCombinationsNamingTheField) {
       {R"("certificate_file":"push.crt")", "no unencrypted PEM private key"},
       {R"("certificate_file":"push.crt","certificate_key_file":"other.key")",
        "does not match the certificate"},
-      {R"("certificate_file":"push.key","certificate_key_file":"push.key")",
-       "no PEM certificate"},
+      {R"("certificate_file":"push.key","certificate_key_file":"push.key")", "no PEM certificate"},
       {R"("certificate_file":"missing.crt")", "missing.crt: cannot be read"},
       {R"("certificate_p12_file":"push.p12","certificate_password":"wrong")", "wrong password"},
       {R"("certificate_p12":"not base64!")", "certificate_p12: not base64"},
