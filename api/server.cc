@@ -112,6 +112,7 @@ std::expected<void, std::string> Server::start() {
   engine_options.checkpoint_every = config_.engine.checkpoint_every;
   engine_options.checkpoint_interval = config_.engine.checkpoint_interval;
   engine_options.time_to_live = config_.engine.time_to_live;
+  engine_options.connectors.fcm_per_minute = config_.engine.fcm_per_minute;
   engine_options.connectors.metrics = &metrics_;
   engine_ = std::make_unique<hub::Engine>(*shards_, *database_, *installations_, metrics_,
                                           engine_options);

@@ -57,7 +57,7 @@ class Histogram {
   std::atomic<uint64_t> sum_micro_{0};  // sum in millionths of the unit
 };
 
-// Latency buckets in seconds, 0.5 ms to 30 min.
+// Latency buckets in seconds, 0.25 ms to 30 min.
 const std::vector<double>& latencyBuckets();
 
 // The process's metrics, rendered for `GET /metrics` in the Prometheus text exposition format

@@ -170,6 +170,13 @@ const std::vector<ConfigKey> kKeys = {
        return setInt(c.engine.in_flight_per_shard, v, 1, 1'000'000);
      },
      [](const Config& c) { return std::to_string(c.engine.in_flight_per_shard); }},
+    {"engine", "fcm_per_minute", ValueKind::kInteger,
+     "FCM messages a hub sends per minute at most: FCM's default project quota is 600,000; "
+     "raise it with your project's quota (0: no limit, e.g. against the simulator).",
+     [](Config& c, const ConfigValue& v) {
+       return setInt(c.engine.fcm_per_minute, v, 0, 1'000'000'000);
+     },
+     [](const Config& c) { return std::to_string(c.engine.fcm_per_minute); }},
     {"engine", "checkpoint_every", ValueKind::kInteger,
      "A shard writes its fan-out progress after this many push-service answers (or "
      "checkpoint_interval_ms, whichever comes first).",

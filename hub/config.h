@@ -53,6 +53,7 @@ struct Config {
     size_t checkpoint_every = 128;
     std::chrono::milliseconds checkpoint_interval{200};
     std::chrono::seconds time_to_live{30 * 60};
+    uint64_t fcm_per_minute = 600'000;  // per hub; 0: no limit
   } engine;
   struct Auth {
     // Namespace-level SAS rules: "name=key:Listen,Send,Manage;…" (api/sas.h).

@@ -80,56 +80,17 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-// The head of an answer: status, body length, whether the server closes.
-struct Head {
-  unsigned status = 0;
-  size_t body_length = 0;
-  bool close = false;
-};
-
-// Parses "HTTP/1.1 200 OK\r\n…\r\n\r\n" (`head` without the blank line).
-std::optional<Head> parseHead(std::string_view head, std::string& error) {
-  Head h;
-  if (head.size() < 12 || !head.starts_with("HTTP/1.")) {
-    error = "not an HTTP/1.x status line";
-    return std::nullopt;
-  }
-  h.status =
-      static_cast<unsigned>((head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0'));
-  if (h.status < 100 || h.status > 599) {
-    error = "bad status code";
-    return std::nullopt;
-  }
-  size_t pos = head.find("\r\n");
-  while (pos != std::string_view::npos && pos + 2 < head.size()) {
-    const size_t begin = pos + 2;
-    const size_t end = head.find("\r\n", begin);
-    const std::string_view line =
-        head.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin);
-    pos = end;
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    const std::string_view name = line.substr(0, colon);
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    if (equalsIgnoreCase(name, "content-length")) {
-      h.body_length = std::strtoull(std::string(value).c_str(), nullptr, 10);
-    } else if (equalsIgnoreCase(name, "transfer-encoding")) {
-      error = "chunked answers are not supported";
-      return std::nullopt;
-    } else if (equalsIgnoreCase(name, "connection") && equalsIgnoreCase(value, "close")) {
-      h.close = true;
-    }
-  }
-  return h;
-}
-
 template <class Stream>
 class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
   Connection(asio::io_context& io, Shared& shared, ThreadResult& result, asio::ssl::context* tls,
              tcp::endpoint endpoint)
-      : io_(io), shared_(shared), result_(result), tls_(tls), endpoint_(endpoint) {
+      : io_(io),
+        shared_(shared),
+        result_(result),
+        tls_(tls),
+        endpoint_(endpoint),
+        pacing_(io) {
     shared_.alive.fetch_add(1);
   }
   ~Connection() { shared_.alive.fetch_sub(1); }
@@ -177,6 +138,21 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     in_flight_ = true;
     request_.clear();
     shared_.options.make_request(index, request_);
+    if (shared_.options.rate_per_s > 0) {
+      const auto due = shared_.start + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(
+                                               static_cast<double>(index) / shared_.options.rate_per_s));
+      if (due > Clock::now()) {
+        auto self = this->shared_from_this();
+        pacing_.expires_at(due);
+        pacing_.async_wait([this, self](boost::system::error_code) { write(); });
+        return;
+      }
+    }
+    write();
+  }
+
+  void write() {
     sent_at_ = Clock::now();
     auto self = this->shared_from_this();
     asio::async_write(*stream_, asio::buffer(request_),
@@ -206,7 +182,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
         return read();
       }
       std::string error;
-      head_ = parseHead(data.substr(0, end), error);
+      head_ = parseHttpHead(data.substr(0, end), error);
       if (!head_) return failed("malformed answer: " + error);
       head_length_ = end + 4;
     }
@@ -266,10 +242,11 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   asio::ssl::context* tls_;
   tcp::endpoint endpoint_;
   std::optional<Stream> stream_;
+  asio::steady_timer pacing_;
   std::string request_;
   std::vector<char> buffer_;
   size_t used_ = 0;
-  std::optional<Head> head_;
+  std::optional<HttpHead> head_;
   size_t head_length_ = 0;
   Clock::time_point sent_at_;
   bool in_flight_ = false;
@@ -277,6 +254,48 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
 };
 
 }  // namespace
+
+std::optional<HttpHead> parseHttpHead(std::string_view head, std::string& error,
+                                      bool keep_headers) {
+  HttpHead h;
+  if (head.size() < 12 || !head.starts_with("HTTP/1.")) {
+    error = "not an HTTP/1.x status line";
+    return std::nullopt;
+  }
+  const auto digit = [&](size_t i) { return static_cast<unsigned>(head[i] - '0'); };
+  h.status = digit(9) * 100 + digit(10) * 10 + digit(11);
+  if (h.status < 100 || h.status > 599) {
+    error = "bad status code";
+    return std::nullopt;
+  }
+  size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < head.size()) {
+    const size_t begin = pos + 2;
+    const size_t end = head.find("\r\n", begin);
+    const std::string_view line =
+        head.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin);
+    pos = end;
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (equalsIgnoreCase(name, "content-length")) {
+      h.body_length = std::strtoull(std::string(value).c_str(), nullptr, 10);
+    } else if (equalsIgnoreCase(name, "transfer-encoding")) {
+      error = "chunked answers are not supported";
+      return std::nullopt;
+    } else if (equalsIgnoreCase(name, "connection") && equalsIgnoreCase(value, "close")) {
+      h.close = true;
+    }
+    if (keep_headers) {
+      std::string lower(name);
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      h.headers[lower] = std::string(value);
+    }
+  }
+  return h;
+}
 
 HttpLoadResult runHttpLoad(const HttpLoadOptions& options) {
   if (!options.make_request) throw std::invalid_argument("runHttpLoad: no make_request");

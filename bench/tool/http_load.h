@@ -14,6 +14,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,10 @@ struct HttpLoadOptions {
   unsigned threads = 1;
   uint64_t requests = 0;                  // 0: until `duration` ends
   std::chrono::milliseconds duration{0};  // 0: until `requests` are answered
+  // Requests a second over all connections (0: as fast as answers come): request i is sent at
+  // start + i / rate, or as soon as a connection is free after that (so a slow server shows as
+  // latency, not as a lower offered rate, while connections last).
+  double rate_per_s = 0;
   // Appends request i, whole (request line, headers, body), to `out`.
   std::function<void(uint64_t i, std::string& out)> make_request;
   // Called about once a second from the first thread with the answers so far.
@@ -45,6 +51,17 @@ struct HttpLoadResult {
   double seconds = 0;
   uint64_t non2xx() const;
 };
+
+// The head of an HTTP/1.x answer (without its blank line): status, body length, whether the
+// server closes after it, and its headers (lower-case names). Chunked answers are refused.
+struct HttpHead {
+  unsigned status = 0;
+  size_t body_length = 0;
+  bool close = false;
+  std::map<std::string, std::string> headers;
+};
+std::optional<HttpHead> parseHttpHead(std::string_view head, std::string& error,
+                                      bool keep_headers = false);
 
 // Runs the load; throws std::runtime_error when no connection can be made at all.
 HttpLoadResult runHttpLoad(const HttpLoadOptions& options);
