@@ -11,7 +11,7 @@ CTEST_ARGS ?=
 
 CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPUSHHUB_WERROR=$(WERROR)
 
-.PHONY: all deps configure build run test bench fuzz format lint asan tsan clean help
+.PHONY: all deps configure build run test bench bench-components fuzz format lint asan tsan clean help
 FUZZ_SECONDS ?= 60
 
 all: build
@@ -20,7 +20,8 @@ help:
 	@echo "make run     install deps, build Release, run pushhub on 127.0.0.1:7070 (data in ./data)"
 	@echo "             beside pushhub-sim (APNs :2197, FCM :2198, WNS :2199, stats :8089)"
 	@echo "make test    install deps, build, run every test with ctest"
-	@echo "make bench   build Release and run the benchmarks (microbenchmarks, pushhub-sim vs nghttpd)"
+	@echo "make bench   build Release and run pushhub-bench's default scenario (~5 min; bench/scenario.sh)"
+	@echo "make bench-components  the unit and component benchmarks (microbench, sim, connector, engine)"
 	@echo "make asan    build with ASan+UBSan in build-asan/ and run the tests there"
 	@echo "make tsan    build with TSan in build-tsan/ and run the tests there"
 	@echo "make fuzz    build the libFuzzer targets with clang and fuzz for FUZZ_SECONDS (60)"
@@ -42,6 +43,9 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 bench: build
+	BUILD_DIR=$(BUILD_DIR) ./bench/scenario.sh
+
+bench-components: build
 	./$(BUILD_DIR)/bin/pushhub_microbench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 	BUILD_DIR=$(BUILD_DIR) ./bench/sim_vs_nghttpd.sh
 	BUILD_DIR=$(BUILD_DIR) ./bench/connector_vs_h2load.sh

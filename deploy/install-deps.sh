@@ -27,6 +27,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   curl jq
+  gnuplot-nox   # pushhub-bench's charts (bench/scenario.sh)
   # the quickstart's Kafka client (KAFKA=1 make run)
   kcat
 )

@@ -229,6 +229,23 @@ int main(int argc, char** argv) {
   stream_command->add_option("--sim-stats", stream_options.sim_stats_url, "The simulator's /stats")
       ->capture_default_str();
 
+  PopulationOptions expression_population;
+  PopulationFlags expression_flags;
+  uint32_t expression_terms = 20;
+  double expression_match = 0.5;
+  uint64_t expression_sample = 20000;
+  auto* expression_command = app.add_subcommand(
+      "expression",
+      "Print an OR of N tags matching about a fraction of a population (for send --tags)");
+  addPopulationOptions(*expression_command, expression_population, expression_flags);
+  expression_command->add_option("--terms", expression_terms, "Tags in the expression")
+      ->capture_default_str();
+  expression_command->add_option("--match", expression_match, "Fraction of devices to match")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  expression_command->add_option("--sample", expression_sample, "Devices judged")
+      ->capture_default_str();
+
   BaselineOptions baseline_options;
   baseline_options.sim_binary =
       (std::filesystem::path(argv[0]).parent_path() / "pushhub-sim").string();
@@ -265,6 +282,20 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitUsage;
   }
 
+  if (expression_command->parsed()) {
+    if (auto ok = finishPopulation(expression_population, expression_flags); !ok) {
+      std::cerr << "pushhub-bench: " << ok.error() << "\n";
+      return kExitUsage;
+    }
+    double achieved = 0;
+    const Population population(expression_population);
+    std::cout << orExpressionMatching(population, expression_terms, expression_match,
+                                      expression_sample, &achieved)
+              << "\n";
+    std::cerr << fmt::format("expression: matches {:.1f}% of the first {} devices\n",
+                             100 * achieved, std::min(expression_sample, expression_population.count));
+    return 0;
+  }
   if (baseline_command->parsed()) {
     try {
       const auto r = runBaseline(baseline_options);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 
 #include "common/json.h"
 
@@ -150,6 +151,43 @@ std::string Population::installationJson(const Device& d, bool with_template) {
     }
   }
   out += '}';
+  return out;
+}
+
+std::string orExpressionMatching(const Population& population, uint32_t terms, double match,
+                                 uint64_t sample, double* achieved) {
+  const uint32_t tags = population.options().tag_count;
+  terms = std::max<uint32_t>(1, std::min(terms, tags));
+  sample = std::max<uint64_t>(1, std::min(sample, population.options().count));
+  std::vector<std::vector<uint32_t>> devices;
+  devices.reserve(sample);
+  for (uint64_t i = 0; i < sample; ++i) devices.push_back(population.device(i, "").tags);
+  const auto fraction = [&](uint32_t start) {
+    uint64_t hits = 0;
+    for (const auto& d : devices) {
+      hits += std::any_of(d.begin(), d.end(), [&](uint32_t t) { return t >= start && t < start + terms; });
+    }
+    return static_cast<double>(hits) / static_cast<double>(devices.size());
+  };
+  // The fraction falls (not strictly) as the window moves to rarer tags: find the window whose
+  // fraction is closest to `match`.
+  uint32_t lo = 0, hi = tags - terms;
+  while (lo < hi) {
+    const uint32_t mid = (lo + hi) / 2;
+    if (fraction(mid) > match) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  uint32_t best = lo;
+  if (lo > 0 && std::abs(fraction(lo - 1) - match) < std::abs(fraction(lo) - match)) best = lo - 1;
+  if (achieved != nullptr) *achieved = fraction(best);
+  std::string out;
+  for (uint32_t t = best; t < best + terms; ++t) {
+    if (!out.empty()) out += " || ";
+    out += fmt::format("t{}", t);
+  }
   return out;
 }
 

@@ -88,4 +88,11 @@ class Population {
   Zipf zipf_;
 };
 
+// An OR of `terms` consecutive tags "t{s} || … || t{s+terms-1}" whose start s is chosen so that
+// about `match` (0..1) of the population's devices have one of them, judged on the first
+// `sample` devices (Zipf makes low tags common, so a later window matches fewer). `achieved` gets
+// the fraction of the sample that matches.
+std::string orExpressionMatching(const Population& population, uint32_t terms, double match,
+                                 uint64_t sample, double* achieved = nullptr);
+
 }  // namespace pushhub::bench
