@@ -52,7 +52,7 @@ key=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')
 PUSHHUB_ENGINE_HUBS="bench=$work/hub.json" PUSHHUB_AUTH_RULES="Full=$key:Listen,Send,Manage" \
   PUSHHUB_ENGINE_FCM_PER_MINUTE=0 \
   "$PUSHHUB" serve --listen 127.0.0.1:0 --data-dir "$work/data" --shards "$SHARDS" \
-  --log-level warn >"$work/pushhub.out" 2>&1 &
+  --log-level info >"$work/pushhub.out" 2>&1 &
 hub_pid=$!
 bench_pids+=("$hub_pid")
 for _ in $(seq 100); do grep -q 'listening on' "$work/pushhub.out" && break; sleep 0.1; done
@@ -116,12 +116,12 @@ jq -n --arg commit "$commit" --arg expression "$expression" \
     stream: $stream[0], baseline: $baseline[0]}' > "$out.json"
 
 # The chart: deliveries (and registrations) per second over each phase; latency percentiles.
-jq -r '.populate.populate.answered_per_second | to_entries[] | "\(.key) \(.value)"' "$out.json" > "$work/populate.dat"
-for i in 0 1 2; do
-  jq -r --argjson i "$i" '.sends[$i].send.deliveries_per_second | to_entries[] | "\(.key) \(.value)"' "$out.json" > "$work/send$i.dat"
-done
+# Each series is counts per bin: plotted as a rate against the bin's time.
+rate_dat() { jq -r "$1"' | .bin_seconds as $b | .counts | to_entries[] | "\(.key * $b) \(.value / $b)"' "$out.json"; }
+rate_dat '.populate.populate.answered' > "$work/populate.dat"
+for i in 0 1 2; do rate_dat ".sends[$i].send.deliveries" > "$work/send$i.dat"; done
 jq -r '.sends[] | "\(.parameters.label) \(.send.accept_to_pns_answer.p50_ms) \(.send.accept_to_pns_answer.p90_ms) \(.send.accept_to_pns_answer.p99_ms)"' "$out.json" > "$work/latency.dat"
-jq -r '.stream.stream.direct_accept_to_pns_answer | "direct@'"$STREAM_RATE"'/s \(.p50_ms) \(.p90_ms) \(.p99_ms)"' "$out.json" >> "$work/latency.dat"
+jq -r '.stream.stream.direct_accept_to_pns_answer | "direct,'"$STREAM_RATE"'/s \(.p50_ms) \(.p90_ms) \(.p99_ms)"' "$out.json" >> "$work/latency.dat"
 gnuplot <<GNUPLOT
 set terminal pngcairo size 1200,520 font "sans,10"
 set output "$out.png"
@@ -129,13 +129,13 @@ set multiplot layout 1,2 title "pushhub-bench default scenario, $commit, $day ($
 set title "Throughput over time"
 set xlabel "seconds since the phase started"
 set ylabel "per second"
-set key top right
+set key below
 set grid
 set format y "%.0s%c"
-plot "$work/populate.dat" using 1:2 with linespoints title "registrations (populate)", \
-     "$work/send0.dat" using 1:2 with linespoints title "deliveries: half (20-tag OR)", \
-     "$work/send1.dat" using 1:2 with linespoints title "deliveries: broadcast", \
-     "$work/send2.dat" using 1:2 with linespoints title "deliveries: native APNs, one tag", \
+plot "$work/populate.dat" using 1:2 with lines lw 2 title "registrations (populate)", \
+     "$work/send0.dat" using 1:2 with lines lw 2 title "deliveries: half (20-tag OR)", \
+     "$work/send1.dat" using 1:2 with lines lw 2 title "deliveries: broadcast", \
+     "$work/send2.dat" using 1:2 with lines lw 2 title "deliveries: native APNs, one tag", \
      $(jq -r '.summary.baseline_per_s' "$out.json") with lines dashtype 2 title "h2load baseline"
 set title "Accept to push-service answer"
 set xlabel ""
@@ -146,7 +146,8 @@ set style data histogram
 set style histogram clustered gap 1
 set style fill solid 0.8
 set boxwidth 0.9
-set xtics rotate by -20
+set key top right
+set xtics nomirror
 plot "$work/latency.dat" using 2:xtic(1) title "p50", "" using 3 title "p90", "" using 4 title "p99"
 unset multiplot
 GNUPLOT

@@ -67,7 +67,7 @@ struct ThreadResult {
   std::map<unsigned, uint64_t> statuses;
   uint64_t errors = 0;
   Histogram latency_us;
-  TimeSeries per_second;
+  TimeSeries per_second{0.1};
 };
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {

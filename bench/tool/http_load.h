@@ -47,7 +47,7 @@ struct HttpLoadResult {
   uint64_t errors = 0;                     // connection failures and malformed answers
   std::vector<std::string> error_samples;  // the first few errors and non-2xx bodies
   Histogram latency_us;
-  TimeSeries per_second;
+  TimeSeries per_second{0.1};
   double seconds = 0;
   uint64_t non2xx() const;
 };

@@ -429,7 +429,7 @@ int main(int argc, char** argv) {
           report.w().EndObject();
         }
         report.w().EndObject();
-        report.series("deliveries_per_second", r.per_second);
+        report.series("deliveries", r.per_second);
         report.w().EndObject();
         report.key("pushhub");
         report.w().StartObject();

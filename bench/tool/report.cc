@@ -61,9 +61,13 @@ void Report::latency(std::string_view k, const Histogram& h) {
 
 void Report::series(std::string_view k, const TimeSeries& s) {
   key(k);
+  writer_.StartObject();
+  field("bin_seconds", s.binSeconds());
+  key("counts");
   writer_.StartArray();
-  for (uint64_t n : s.perSecond()) writer_.Uint64(n);
+  for (uint64_t n : s.counts()) writer_.Uint64(n);
   writer_.EndArray();
+  writer_.EndObject();
 }
 
 void Report::httpLoad(std::string_view k, const HttpLoadResult& r) {
@@ -84,7 +88,7 @@ void Report::httpLoad(std::string_view k, const HttpLoadResult& r) {
   }
   writer_.EndArray();
   latency("latency_us", r.latency_us);
-  series("answered_per_second", r.per_second);
+  series("answered", r.per_second);
   writer_.EndObject();
 }
 

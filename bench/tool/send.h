@@ -40,7 +40,7 @@ struct SendResult {
   double deliveries_per_s = 0;  // deliveries / last_delivery_s
   std::map<std::string, std::map<std::string, uint64_t>> counts;  // telemetry: platform → outcome
   Buckets latency_s;  // accept → push-service answer, from pushhub's histogram
-  TimeSeries per_second;  // deliveries per second since the 201
+  TimeSeries per_second{0.1};  // deliveries since the 201, in 100 ms bins
   std::optional<double> pushhub_cpu_seconds;
   std::optional<uint64_t> pushhub_peak_rss;
   std::optional<uint64_t> pushhub_rss;

@@ -59,14 +59,15 @@ uint64_t Histogram::percentile(double q) const {
 }
 
 void TimeSeries::add(double seconds_since_start, uint64_t n) {
-  const size_t second = seconds_since_start <= 0 ? 0 : static_cast<size_t>(seconds_since_start);
-  if (per_second_.size() <= second) per_second_.resize(second + 1, 0);
-  per_second_[second] += n;
+  const size_t bin =
+      seconds_since_start <= 0 ? 0 : static_cast<size_t>(seconds_since_start / bin_seconds_);
+  if (counts_.size() <= bin) counts_.resize(bin + 1, 0);
+  counts_[bin] += n;
 }
 
 void TimeSeries::merge(const TimeSeries& other) {
-  if (per_second_.size() < other.per_second_.size()) per_second_.resize(other.per_second_.size());
-  for (size_t i = 0; i < other.per_second_.size(); ++i) per_second_[i] += other.per_second_[i];
+  if (counts_.size() < other.counts_.size()) counts_.resize(other.counts_.size());
+  for (size_t i = 0; i < other.counts_.size(); ++i) counts_[i] += other.counts_[i];
 }
 
 double median(std::vector<double> values) {

@@ -40,15 +40,18 @@ class Histogram {
   uint64_t max_ = 0;
 };
 
-// Counts per whole second since the run's start (what the chart draws).
+// Counts per bin of `bin_seconds` since the run's start (what the chart draws as a rate).
 class TimeSeries {
  public:
+  explicit TimeSeries(double bin_seconds = 1.0) : bin_seconds_(bin_seconds) {}
   void add(double seconds_since_start, uint64_t n = 1);
-  void merge(const TimeSeries& other);
-  const std::vector<uint64_t>& perSecond() const { return per_second_; }
+  void merge(const TimeSeries& other);  // the same bin width
+  const std::vector<uint64_t>& counts() const { return counts_; }
+  double binSeconds() const { return bin_seconds_; }
 
  private:
-  std::vector<uint64_t> per_second_;
+  double bin_seconds_;
+  std::vector<uint64_t> counts_;
 };
 
 // The median of `values` (the mean of the two middle ones for an even count); 0 when empty.

@@ -54,17 +54,22 @@ TEST(Histogram, MergeEqualsRecordingEverythingInOne) {
   for (double q : {0.1, 0.5, 0.99}) EXPECT_EQ(a.percentile(q), all.percentile(q));
 }
 
-TEST(TimeSeries, CountsPerWholeSecondAndMerges) {
+TEST(TimeSeries, CountsPerBinAndMerges) {
   TimeSeries s;
   s.add(0.1);
   s.add(0.9, 2);
   s.add(2.5);
-  EXPECT_EQ(s.perSecond(), (std::vector<uint64_t>{3, 0, 1}));
+  EXPECT_EQ(s.counts(), (std::vector<uint64_t>{3, 0, 1}));
   TimeSeries t;
   t.add(1.2, 4);
   t.add(3.0);
   s.merge(t);
-  EXPECT_EQ(s.perSecond(), (std::vector<uint64_t>{3, 4, 1, 1}));
+  EXPECT_EQ(s.counts(), (std::vector<uint64_t>{3, 4, 1, 1}));
+  TimeSeries tenths(0.1);
+  tenths.add(0.05);
+  tenths.add(0.25, 3);
+  EXPECT_EQ(tenths.counts(), (std::vector<uint64_t>{1, 0, 3}));
+  EXPECT_EQ(tenths.binSeconds(), 0.1);
 }
 
 TEST(Median, OddEvenAndEmpty) {
