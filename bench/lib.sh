@@ -8,6 +8,10 @@ work=$(mktemp -d)
 bench_pids=()
 bench_cleanup() {
   for pid in "${bench_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # They may still be writing into $work (pushhub flushes its memtables on SIGTERM).
+  for pid in "${bench_pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
   rm -rf "$work"
 }
 trap bench_cleanup EXIT

@@ -7,14 +7,15 @@
 #   3. a template broadcast to all;
 #   4. a native APNs notification to one tag;
 #   5. STREAM_RATE direct sends a second for STREAM_SECONDS, with a tag send every 100;
-#   6. h2load against the simulator's APNs endpoint: same payload size, TLS, connections and
-#      streams as pushhub's APNs pools (the fan-out's ceiling on this machine).
+# and first of all h2load against the simulator's APNs endpoint: same payload size, TLS,
+# connections and streams as pushhub's APNs pools (the fan-out's ceiling on this machine).
 # Writes bench/results/<date>-<commit>.json (every document) and .png (throughput over time and
 # latency percentiles) and adds a row to the table in bench/RESULTS.md (newest first).
 #
 #   make bench
 #   COUNT=100000 STREAM_SECONDS=10 bench/scenario.sh     # a shorter run
 #   RESULTS_TABLE=0 bench/scenario.sh                     # do not touch RESULTS.md
+# (tests/integration/bench_scenario_test.sh runs it on 10,000 installations.)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -69,22 +70,23 @@ properties="{\"message\":\"$message\"}"
 native=$(printf '{"aps":{"alert":"%s"}}' "$message")
 
 echo "pushhub-bench scenario: $COUNT installations ($MIX, $TAGS tags, $TAGS_PER_DEVICE each), pushhub $SHARDS shards, pushhub-sim 1 loop, $STREAMS streams, $(nproc) cores"
+"$BENCH" baseline --apns-url "https://localhost:$sim_port" --sim-config "$work/creds/sim.conf" \
+  -n "${BASELINE_REQUESTS:-400000}" -c $((SHARDS * APNS_CONNECTIONS)) -m "$STREAMS" -t "$SHARDS" \
+  --payload-bytes "$PAYLOAD_BYTES" --json "$work/baseline.json"
+baseline_rate=$(jq .baseline.requests_per_s "$work/baseline.json")
+sends=("${common[@]}" "${sim_stats[@]}" --baseline-rate "$baseline_rate")
 "$BENCH" populate "${common[@]}" "${population[@]}" --json "$work/populate.json"
 expression=$("$BENCH" expression "${population[@]}" --terms 20 --match 0.5 --sample 50000 2>"$work/expression.out")
 cat "$work/expression.out"
-"$BENCH" send "${common[@]}" "${sim_stats[@]}" --label half --tags "$expression" --body "$properties" \
+"$BENCH" send "${sends[@]}" --label half --tags "$expression" --body "$properties" \
   --json "$work/send-half.json"
-"$BENCH" send "${common[@]}" "${sim_stats[@]}" --label broadcast --body "$properties" \
+"$BENCH" send "${sends[@]}" --label broadcast --body "$properties" \
   --json "$work/send-broadcast.json"
-"$BENCH" send "${common[@]}" "${sim_stats[@]}" --label native-apns --format apple --tags t1 \
+"$BENCH" send "${sends[@]}" --label native-apns --format apple --tags t1 \
   --body "$native" --json "$work/send-native.json"
 "$BENCH" stream "${common[@]}" "${sim_stats[@]}" "${population[@]}" --rate "$STREAM_RATE" \
   --seconds "$STREAM_SECONDS" --tag-every 100 --tag-expression "t$((TAGS - 1))" \
   --json "$work/stream.json"
-"$BENCH" baseline --apns-url "https://localhost:$sim_port" --sim-config "$work/creds/sim.conf" \
-  -n 400000 -c $((SHARDS * APNS_CONNECTIONS)) -m "$STREAMS" -t "$SHARDS" \
-  --payload-bytes "$PAYLOAD_BYTES" --json "$work/baseline.json"
-
 # One document for the run, with the figures the targets are about.
 commit=$(git rev-parse --short=7 HEAD 2>/dev/null || echo unknown)
 [ -n "$(git status --porcelain 2>/dev/null)" ] && commit="$commit-dirty"
@@ -118,8 +120,8 @@ jq -n --arg commit "$commit" --arg expression "$expression" \
 # The chart: deliveries (and registrations) per second over each phase; latency percentiles.
 # Each series is counts per bin: plotted as a rate against the bin's time.
 rate_dat() { jq -r "$1"' | .bin_seconds as $b | .counts | to_entries[] | "\(.key * $b) \(.value / $b)"' "$out.json"; }
-rate_dat '.populate.populate.answered' > "$work/populate.dat"
-for i in 0 1 2; do rate_dat ".sends[$i].send.deliveries" > "$work/send$i.dat"; done
+rate_dat '.populate.populate.answered_over_time' > "$work/populate.dat"
+for i in 0 1 2; do rate_dat ".sends[$i].send.deliveries_over_time" > "$work/send$i.dat"; done
 jq -r '.sends[] | "\(.parameters.label) \(.send.accept_to_pns_answer.p50_ms) \(.send.accept_to_pns_answer.p90_ms) \(.send.accept_to_pns_answer.p99_ms)"' "$out.json" > "$work/latency.dat"
 jq -r '.stream.stream.direct_accept_to_pns_answer | "direct,'"$STREAM_RATE"'/s \(.p50_ms) \(.p90_ms) \(.p99_ms)"' "$out.json" >> "$work/latency.dat"
 gnuplot <<GNUPLOT
@@ -129,7 +131,7 @@ set multiplot layout 1,2 title "pushhub-bench default scenario, $commit, $day ($
 set title "Throughput over time"
 set xlabel "seconds since the phase started"
 set ylabel "per second"
-set key below
+set key inside top left
 set grid
 set format y "%.0s%c"
 plot "$work/populate.dat" using 1:2 with lines lw 2 title "registrations (populate)", \
@@ -142,11 +144,11 @@ set xlabel ""
 set ylabel "milliseconds"
 set format y "%g"
 set logscale y
+set key inside top left
 set style data histogram
 set style histogram clustered gap 1
 set style fill solid 0.8
 set boxwidth 0.9
-set key top right
 set xtics nomirror
 plot "$work/latency.dat" using 2:xtic(1) title "p50", "" using 3 title "p90", "" using 4 title "p99"
 unset multiplot

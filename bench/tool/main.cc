@@ -203,6 +203,9 @@ int main(int argc, char** argv) {
   send_command->add_option("--header", send_headers, "Extra header NAME:VALUE (repeatable)");
   send_command->add_option("--sim-stats", send_options.sim_stats_url, "The simulator's /stats")
       ->capture_default_str();
+  send_command->add_option("--baseline-rate", send_options.baseline_per_s,
+                           "h2load's requests/s in this run (pushhub-bench baseline): the "
+                           "deliveries are reported as a ratio of it");
   int send_timeout = 900;
   send_command->add_option("--timeout", send_timeout, "Seconds to wait for the end")
       ->capture_default_str();
@@ -393,6 +396,11 @@ int main(int argc, char** argv) {
           "accept → push service {}",
           send_options.label, r.id, r.state, r.deliveries, r.deliveries_per_s, r.first_delivery_s,
           r.last_delivery_s, bucketsLine(r.latency_s));
+      if (send_options.baseline_per_s > 0) {
+        std::cout << fmt::format(" ({:.0f}% of h2load's {:.0f}/s)",
+                                 100 * r.deliveries_per_s / send_options.baseline_per_s,
+                                 send_options.baseline_per_s);
+      }
       if (r.pushhub_cpu_seconds && r.deliveries > 0) {
         std::cout << fmt::format("; pushhub {:.2f} CPU s per million deliveries",
                                  *r.pushhub_cpu_seconds * 1e6 / static_cast<double>(r.deliveries));
@@ -419,6 +427,10 @@ int main(int argc, char** argv) {
         report.field("first_delivery_s", r.first_delivery_s);
         report.field("last_delivery_s", r.last_delivery_s);
         report.field("completed_s", r.completed_s);
+        if (send_options.baseline_per_s > 0) {
+          report.field("baseline_per_s", send_options.baseline_per_s);
+          report.field("ratio_to_baseline", r.deliveries_per_s / send_options.baseline_per_s);
+        }
         writeBuckets(report, "accept_to_pns_answer", r.latency_s);
         report.key("counts");
         report.w().StartObject();
@@ -429,7 +441,7 @@ int main(int argc, char** argv) {
           report.w().EndObject();
         }
         report.w().EndObject();
-        report.series("deliveries", r.per_second);
+        report.series("deliveries_over_time", r.per_second);
         report.w().EndObject();
         report.key("pushhub");
         report.w().StartObject();

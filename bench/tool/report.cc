@@ -88,7 +88,7 @@ void Report::httpLoad(std::string_view k, const HttpLoadResult& r) {
   }
   writer_.EndArray();
   latency("latency_us", r.latency_us);
-  series("answered", r.per_second);
+  series("answered_over_time", r.per_second);
   writer_.EndObject();
 }
 

@@ -26,6 +26,7 @@ struct SendOptions {
   std::string sim_stats_url = "http://127.0.0.1:8089/stats";
   std::chrono::seconds timeout{900};
   bool progress = true;
+  double baseline_per_s = 0;  // h2load's rate in this run, when known: the report gives the ratio
 };
 
 struct SendResult {
