@@ -113,12 +113,19 @@ std::string_view Renderer::header(std::string_view name) const {
   return {};
 }
 
-const std::expected<Template, TemplateError>& Renderer::compiled(std::string_view body,
-                                                                 TemplateFormat format) {
+const std::expected<std::string, TemplateError>& Renderer::rendered(std::string_view body,
+                                                                    TemplateFormat format) {
   auto& cache = compiled_[static_cast<size_t>(format)];
   auto it = cache.find(body);
-  if (it == cache.end())
-    it = cache.emplace(std::string(body), Template::compile(body, format)).first;
+  if (it == cache.end()) {
+    // A template's output depends on the notification's properties alone: rendered once here,
+    // copied for every device that has the same body.
+    auto compiled = Template::compile(body, format);
+    std::expected<std::string, TemplateError> text =
+        compiled ? std::expected<std::string, TemplateError>(compiled->render(content_.properties))
+                 : std::unexpected(compiled.error());
+    it = cache.emplace(std::string(body), std::move(text)).first;
+  }
   return it->second;
 }
 
@@ -194,17 +201,17 @@ void Renderer::fromTemplate(const storage::Installation& installation, std::stri
     failures.push_back(RenderFailure{std::string(name), why});
   };
   const auto renderText = [&](std::string_view text) -> std::optional<std::string> {
-    const auto& compiled_text = compiled(text, TemplateFormat::kText);
-    if (!compiled_text) return std::nullopt;
-    return compiled_text->render(content_.properties);
+    const auto& rendered_text = rendered(text, TemplateFormat::kText);
+    if (!rendered_text) return std::nullopt;
+    return *rendered_text;
   };
   switch (installation.platform) {
     case storage::Platform::kApns: {
-      const auto& body = compiled(t.body, TemplateFormat::kJson);
+      const auto& body = rendered(t.body, TemplateFormat::kJson);
       if (!body) return fail("template body: " + body.error().message);
       connectors::ApnsNotification n;
       n.device_token = installation.push_channel;
-      n.payload = body->render(content_.properties);
+      n.payload = *body;
       n.topic = options_.apns_topic;
       // The template's headers (a registration's ApnsHeaders and Priority), rendered, over the
       // ones the notification was sent with.
@@ -231,10 +238,9 @@ void Renderer::fromTemplate(const storage::Installation& installation, std::stri
       // {"message":{…}} (FCM v1 templates) or a legacy GCM body used as the message itself.
       const auto inner = jsonTopLevelMember(t.body, "message");
       const std::string_view message = inner && inner->starts_with('{') ? *inner : t.body;
-      const auto& body = compiled(message, TemplateFormat::kJson);
+      const auto& body = rendered(message, TemplateFormat::kJson);
       if (!body) return fail("template body: " + body.error().message);
-      out.emplace_back(connectors::FcmNotification{installation.push_channel,
-                                                   body->render(content_.properties), false});
+      out.emplace_back(connectors::FcmNotification{installation.push_channel, *body, false});
       return;
     }
     case storage::Platform::kWns: {
@@ -254,9 +260,9 @@ void Renderer::fromTemplate(const storage::Installation& installation, std::stri
       }
       const TemplateFormat format =
           n.type == "wns/raw" ? TemplateFormat::kText : TemplateFormat::kXml;
-      const auto& body = compiled(t.body, format);
+      const auto& body = rendered(t.body, format);
       if (!body) return fail("template body: " + body.error().message);
-      n.payload = body->render(content_.properties);
+      n.payload = *body;
       out.emplace_back(std::move(n));
       return;
     }

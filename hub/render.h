@@ -73,8 +73,10 @@ class Renderer {
  private:
   Renderer(NotificationContent content, RenderOptions options)
       : content_(std::move(content)), options_(std::move(options)) {}
-  const std::expected<Template, TemplateError>& compiled(std::string_view body,
-                                                         TemplateFormat format);
+  // The template `body` compiled and rendered with this notification's properties (once per
+  // body), or why it does not compile.
+  const std::expected<std::string, TemplateError>& rendered(std::string_view body,
+                                                            TemplateFormat format);
   void native(const storage::Installation& installation, std::vector<Delivery>& out);
   void fromTemplate(const storage::Installation& installation, std::string_view name,
                     const storage::InstallationTemplate& t, std::vector<Delivery>& out,
@@ -90,7 +92,7 @@ class Renderer {
     using is_transparent = void;
     size_t operator()(std::string_view body) const { return std::hash<std::string_view>{}(body); }
   };
-  std::array<std::unordered_map<std::string, std::expected<Template, TemplateError>, BodyHash,
+  std::array<std::unordered_map<std::string, std::expected<std::string, TemplateError>, BodyHash,
                                 std::equal_to<>>,
              3>
       compiled_;

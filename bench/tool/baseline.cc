@@ -61,9 +61,8 @@ bool parseH2loadOutput(const std::string& output, BaselineResult& r) {
 
 BaselineResult runBaseline(const BaselineOptions& o) {
   int status = 0;
-  const std::string token_out =
-      run(fmt::format("{} --config {} apns-token", quoted(o.sim_binary), quoted(o.sim_config)),
-          status);
+  const std::string token_out = run(
+      fmt::format("{} --config {} apns-token", quoted(o.sim_binary), quoted(o.sim_config)), status);
   if (status != 0) throw std::runtime_error("pushhub-sim apns-token failed: " + token_out);
   const std::string jwt = token_out.substr(0, token_out.find('\n'));
   const auto payload_file =
@@ -73,9 +72,8 @@ BaselineResult runBaseline(const BaselineOptions& o) {
   while (!url.empty() && url.back() == '/') url.pop_back();
   const std::string device = url + "/3/device/" + std::string(64, 'a');
   const std::string args = fmt::format(
-      "-n {} -c {} -m {} -t {} -d {} -H 'apns-topic: {}' -H 'apns-push-type: alert' {}",
-      o.requests, o.connections, o.streams, o.threads, quoted(payload_file.string()), o.topic,
-      quoted(device));
+      "-n {} -c {} -m {} -t {} -d {} -H 'apns-topic: {}' -H 'apns-push-type: alert' {}", o.requests,
+      o.connections, o.streams, o.threads, quoted(payload_file.string()), o.topic, quoted(device));
   BaselineResult r;
   r.command = "h2load " + args + " -H 'authorization: bearer …'";
   const std::string output =
@@ -85,8 +83,8 @@ BaselineResult runBaseline(const BaselineOptions& o) {
     throw std::runtime_error("h2load did not report (is nghttp2-client installed?):\n" + output);
   }
   if (r.ok != r.requests) {
-    throw std::runtime_error(fmt::format("h2load: {} of {} requests answered 2xx:\n{}", r.ok,
-                                         r.requests, output));
+    throw std::runtime_error(
+        fmt::format("h2load: {} of {} requests answered 2xx:\n{}", r.ok, r.requests, output));
   }
   return r;
 }

@@ -11,7 +11,7 @@ namespace pushhub::bench {
 
 struct BaselineOptions {
   std::string apns_url = "https://127.0.0.1:2197";
-  std::string sim_binary;   // pushhub-sim, to sign the provider token
+  std::string sim_binary;  // pushhub-sim, to sign the provider token
   std::string sim_config = "dev/sim.conf";
   std::string topic = "com.example.pushhub";
   uint64_t requests = 400'000;

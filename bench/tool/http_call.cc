@@ -65,13 +65,12 @@ HttpReply httpCall(const HttpEndpoint& e, const std::string& method, const std::
   asio::io_context io;
   tcp::socket socket(io);
   boost::system::error_code ec;
-  const auto address =
-      asio::ip::make_address(e.host == "localhost" ? "127.0.0.1" : e.host, ec);
+  const auto address = asio::ip::make_address(e.host == "localhost" ? "127.0.0.1" : e.host, ec);
   if (ec) throw std::runtime_error(e.host + ": not an IP address");
   socket.connect(tcp::endpoint(address, e.port), ec);
   if (ec) {
-    throw std::runtime_error(fmt::format("cannot connect to {}:{}: {}", e.host, e.port,
-                                         ec.message()));
+    throw std::runtime_error(
+        fmt::format("cannot connect to {}:{}: {}", e.host, e.port, ec.message()));
   }
   socket.set_option(tcp::no_delay(true));
   try {
@@ -99,7 +98,8 @@ std::pair<HttpEndpoint, std::string> splitUrl(const std::string& url, const std:
   const size_t colon = authority.rfind(':');
   e.host = authority.substr(0, colon);
   e.port = https ? 443 : 80;
-  if (colon != std::string::npos) e.port = static_cast<uint16_t>(std::stoi(authority.substr(colon + 1)));
+  if (colon != std::string::npos)
+    e.port = static_cast<uint16_t>(std::stoi(authority.substr(colon + 1)));
   if (https) e.ca_file = ca_file;
   return {e, target};
 }

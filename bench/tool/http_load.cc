@@ -85,12 +85,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
   Connection(asio::io_context& io, Shared& shared, ThreadResult& result, asio::ssl::context* tls,
              tcp::endpoint endpoint)
-      : io_(io),
-        shared_(shared),
-        result_(result),
-        tls_(tls),
-        endpoint_(endpoint),
-        pacing_(io) {
+      : io_(io), shared_(shared), result_(result), tls_(tls), endpoint_(endpoint), pacing_(io) {
     shared_.alive.fetch_add(1);
   }
   ~Connection() { shared_.alive.fetch_sub(1); }
@@ -139,9 +134,9 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     request_.clear();
     shared_.options.make_request(index, request_);
     if (shared_.options.rate_per_s > 0) {
-      const auto due = shared_.start + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(
-                                               static_cast<double>(index) / shared_.options.rate_per_s));
+      const auto due =
+          shared_.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                              static_cast<double>(index) / shared_.options.rate_per_s));
       if (due > Clock::now()) {
         auto self = this->shared_from_this();
         pacing_.expires_at(due);

@@ -128,8 +128,7 @@ void addPopulationOptions(CLI::App& command, PopulationOptions& p, PopulationFla
   command.add_option("--tags", p.tag_count, "Distinct tags (t0 … tK-1)")->capture_default_str();
   command.add_option("--tags-per-device", p.tags_per_device, "Tags each device has")
       ->capture_default_str();
-  command.add_option("--zipf", p.zipf_s, "Zipf exponent of tag popularity")
-      ->capture_default_str();
+  command.add_option("--zipf", p.zipf_s, "Zipf exponent of tag popularity")->capture_default_str();
   command.add_option("--users", p.users, "Distinct userIds (0: none)")->capture_default_str();
   command.add_flag("--no-templates", flags.no_templates, "Register without a template");
   command.add_option("--seed", p.seed, "Seed: the same devices for the same seed")
@@ -296,7 +295,8 @@ int main(int argc, char** argv) {
                                       expression_sample, &achieved)
               << "\n";
     std::cerr << fmt::format("expression: matches {:.1f}% of the first {} devices\n",
-                             100 * achieved, std::min(expression_sample, expression_population.count));
+                             100 * achieved,
+                             std::min(expression_sample, expression_population.count));
     return 0;
   }
   if (baseline_command->parsed()) {

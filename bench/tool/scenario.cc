@@ -165,7 +165,8 @@ std::string orExpressionMatching(const Population& population, uint32_t terms, d
   const auto fraction = [&](uint32_t start) {
     uint64_t hits = 0;
     for (const auto& d : devices) {
-      hits += std::any_of(d.begin(), d.end(), [&](uint32_t t) { return t >= start && t < start + terms; });
+      hits += std::any_of(d.begin(), d.end(),
+                          [&](uint32_t t) { return t >= start && t < start + terms; });
     }
     return static_cast<double>(hits) / static_cast<double>(devices.size());
   };

@@ -51,10 +51,12 @@ uint64_t simAccepted(const std::string& stats_json, uint64_t* requests) {
   for (const char* service : {"apns", "fcm", "wns"}) {
     auto it = doc.FindMember(service);
     if (it == doc.MemberEnd() || !it->value.IsObject()) continue;
-    if (auto a = it->value.FindMember("accepted"); a != it->value.MemberEnd() && a->value.IsUint64()) {
+    if (auto a = it->value.FindMember("accepted");
+        a != it->value.MemberEnd() && a->value.IsUint64()) {
       accepted += a->value.GetUint64();
     }
-    if (auto r = it->value.FindMember("requests"); r != it->value.MemberEnd() && r->value.IsUint64()) {
+    if (auto r = it->value.FindMember("requests");
+        r != it->value.MemberEnd() && r->value.IsUint64()) {
       all += r->value.GetUint64();
     }
   }
@@ -87,14 +89,14 @@ SendResult sendOne(const Target& target, const SendOptions& o) {
   if (!o.tags.empty()) headers.emplace_back("ServiceBusNotification-Tags", o.tags);
   for (const auto& h : o.headers) headers.push_back(h);
   const auto posted = Clock::now();
-  auto reply = httpCall(pushhub, "POST", fmt::format("/{}/messages?api-version=2020-06", target.hub),
-                        headers, o.body.empty() ? defaultBody(o.format) : o.body);
+  auto reply =
+      httpCall(pushhub, "POST", fmt::format("/{}/messages?api-version=2020-06", target.hub),
+               headers, o.body.empty() ? defaultBody(o.format) : o.body);
   const auto accepted = Clock::now();
   r.accept_ms = std::chrono::duration<double, std::milli>(accepted - posted).count();
   if (reply.status != 201) {
-    throw std::runtime_error(
-        fmt::format("{}: POST /{}/messages answered {}: {}", o.label, target.hub, reply.status,
-                    reply.body.substr(0, 300)));
+    throw std::runtime_error(fmt::format("{}: POST /{}/messages answered {}: {}", o.label,
+                                         target.hub, reply.status, reply.body.substr(0, 300)));
   }
   const std::string location = reply.header("location");
   const auto [location_endpoint, telemetry_path] = splitUrl(location, target.ca_file);
@@ -126,8 +128,9 @@ SendResult sendOne(const Target& target, const SendOptions& o) {
     r.sim_requests = requests - sim_requests_before;
     if (now >= next_telemetry) {
       next_telemetry = now + std::chrono::milliseconds(100);
-      auto t = httpCall(pushhub, "GET", telemetry_path,
-                        {{"Authorization", target.authorization()}, {"Accept", "application/json"}});
+      auto t =
+          httpCall(pushhub, "GET", telemetry_path,
+                   {{"Authorization", target.authorization()}, {"Accept", "application/json"}});
       if (t.status != 200) {
         throw std::runtime_error(fmt::format("{}: telemetry answered {}", o.label, t.status));
       }

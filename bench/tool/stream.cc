@@ -27,7 +27,8 @@ std::string post(const Target& target, const std::string& authorization, std::st
 
 std::vector<Sample> scrapeMetrics(const Target& target) {
   auto reply = httpCall({target.host, target.port, target.ca_file}, "GET", "/metrics");
-  if (reply.status != 200) throw std::runtime_error("GET /metrics answered " + std::to_string(reply.status));
+  if (reply.status != 200)
+    throw std::runtime_error("GET /metrics answered " + std::to_string(reply.status));
   return parsePrometheus(reply.body);
 }
 
@@ -49,12 +50,13 @@ std::string directSendRequest(const Target& target, const std::string& authoriza
                               d.handle),
                   "application/json", R"({"message":{"data":{"message":"pushhub-bench stream"}}})");
     case Platform::kWns:
-      return post(target, authorization, "direct&",
-                  fmt::format("ServiceBusNotification-Format: windows\r\n"
-                              "ServiceBusNotification-DeviceHandle: {}\r\nX-WNS-Type: wns/toast\r\n",
-                              d.handle),
-                  "application/xml",
-                  R"(<toast><visual><binding template="ToastText01"><text id="1">pushhub-bench stream</text></binding></visual></toast>)");
+      return post(
+          target, authorization, "direct&",
+          fmt::format("ServiceBusNotification-Format: windows\r\n"
+                      "ServiceBusNotification-DeviceHandle: {}\r\nX-WNS-Type: wns/toast\r\n",
+                      d.handle),
+          "application/xml",
+          R"(<toast><visual><binding template="ToastText01"><text id="1">pushhub-bench stream</text></binding></visual></toast>)");
   }
   return {};
 }
@@ -69,7 +71,8 @@ std::string tagSendRequest(const Target& target, const std::string& authorizatio
 }
 
 StreamResult stream(const Target& target, const StreamOptions& o) {
-  if (o.rate_per_s <= 0 || o.seconds <= 0) throw std::invalid_argument("stream: rate and seconds must be positive");
+  if (o.rate_per_s <= 0 || o.seconds <= 0)
+    throw std::invalid_argument("stream: rate and seconds must be positive");
   const Population population(o.population);
   const std::string authorization = target.authorization();
   const uint64_t total = static_cast<uint64_t>(std::llround(o.rate_per_s * o.seconds));
@@ -90,7 +93,8 @@ StreamResult stream(const Target& target, const StreamOptions& o) {
     if (o.tag_every > 0 && i % o.tag_every == o.tag_every - 1) {
       out = tagSendRequest(target, authorization, o.tags);
     } else {
-      out = directSendRequest(target, authorization, population.device(i % devices, target.wns_host));
+      out =
+          directSendRequest(target, authorization, population.device(i % devices, target.wns_host));
     }
   };
   Progress progress("stream", total);

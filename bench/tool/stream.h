@@ -23,10 +23,10 @@ struct StreamOptions {
 };
 
 struct StreamResult {
-  HttpLoadResult load;   // the POSTs: their latency is the time to the 201
+  HttpLoadResult load;       // the POSTs: their latency is the time to the 201
   Buckets direct_latency_s;  // accept → push-service answer (pushhub's histogram, target direct)
   Buckets tag_latency_s;
-  uint64_t deliveries = 0;   // accepted by the simulator meanwhile
+  uint64_t deliveries = 0;  // accepted by the simulator meanwhile
   std::optional<double> pushhub_cpu_seconds;
 };
 
