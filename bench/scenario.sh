@@ -159,7 +159,7 @@ echo "wrote $out.json and $out.png"
 
 if [ "$RESULTS_TABLE" = 1 ]; then
   row=$(jq -r --arg day "$day" --arg file "$(basename "$out")" '.summary as $s |
-    "| \($day) | \(.commit) | \($s.registrations_per_s | floor)/s (p99 \($s.registration_p99_us / 1000 * 10 | floor / 10) ms) | \($s.fanout_per_s.half | floor) / \($s.fanout_per_s.broadcast | floor) / \($s.fanout_per_s.native | floor) | \($s.baseline_per_s | floor) | **\($s.fanout_ratio * 100 | floor)%** | **\($s.direct_p99_ms * 100 | floor / 100) ms** | \($s.cpu_s_per_million * 100 | floor / 100) s | \($s.peak_rss_bytes / 1048576 | floor) MiB, \($s.rss_bytes_per_installation | floor) B | `\($file)` |"' "$out.json")
+    "| \($day) | \(.commit) | \($s.registrations_per_s | floor)/s (p99 \($s.registration_p99_us / 1000 * 10 | floor / 10) ms) | \($s.fanout_per_s.half | floor) / \($s.fanout_per_s.broadcast | floor) / \($s.fanout_per_s.native | floor) | \($s.baseline_per_s | floor) | \($s.fanout_per_s.half / $s.baseline_per_s * 100 | floor)% / **\($s.fanout_ratio * 100 | floor)%** / \($s.fanout_per_s.native / $s.baseline_per_s * 100 | floor)% | **\($s.direct_p99_ms * 100 | floor / 100) ms** | \($s.cpu_s_per_million * 100 | floor / 100) s | \($s.peak_rss_bytes / 1048576 | floor) MiB, \($s.rss_bytes_per_installation | floor) B | `\($file)` |"' "$out.json")
   python3 - "$row" <<'PY'
 import sys
 path = "bench/RESULTS.md"
