@@ -9,6 +9,8 @@
 #   5. STREAM_RATE direct sends a second for STREAM_SECONDS, with a tag send every 100;
 # and first of all h2load against the simulator's APNs endpoint: same payload size, TLS,
 # connections and streams as pushhub's APNs pools (the fan-out's ceiling on this machine).
+# KAFKA=1 also starts pushhub-kafka-dev (librdkafka's mock cluster) and sends the 20-tag
+# notification once more through Kafka (the sends topic in, the outcomes topic for its end).
 # Writes bench/results/<date>-<commit>.json (every document) and .png (throughput over time and
 # latency percentiles) and adds a row to the table in bench/RESULTS.md (newest first).
 #
@@ -48,10 +50,18 @@ jq --arg a "https://localhost:$sim_port" --arg f "https://localhost:$fcm_port" \
    | .wns.token_endpoint = $w | .wns.channel_host_suffix = "localhost"' \
   "$work/creds/credentials.json" > "$work/hub.json"
 key=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')
+bootstrap=""  # no Kafka intake unless KAFKA=1
+if [ "${KAFKA:-0}" = 1 ]; then
+  "$BUILD_DIR/bin/pushhub-kafka-dev" --exit-with-parent >"$work/kafka.out" 2>&1 &
+  bench_pids+=($!)
+  for _ in $(seq 100); do grep -q 'ready bootstrap=' "$work/kafka.out" && break; sleep 0.1; done
+  bootstrap=$(sed -n 's/.*ready bootstrap=\([^ ]*\).*/\1/p' "$work/kafka.out")
+  [ -n "$bootstrap" ] || { cat "$work/kafka.out" >&2; exit 1; }
+fi
 # FCM's default quota (600k/min) would cap the fan-out at 10k FCM messages a second; the
 # simulator has none, and a project whose quota was raised neither.
 PUSHHUB_ENGINE_HUBS="bench=$work/hub.json" PUSHHUB_AUTH_RULES="Full=$key:Listen,Send,Manage" \
-  PUSHHUB_ENGINE_FCM_PER_MINUTE=0 \
+  PUSHHUB_ENGINE_FCM_PER_MINUTE=0 PUSHHUB_KAFKA_BROKERS="$bootstrap" \
   "$PUSHHUB" serve --listen 127.0.0.1:0 --data-dir "$work/data" --shards "$SHARDS" \
   --log-level info >"$work/pushhub.out" 2>&1 &
 hub_pid=$!
@@ -84,6 +94,12 @@ cat "$work/expression.out"
   --json "$work/send-broadcast.json"
 "$BENCH" send "${sends[@]}" --label native-apns --format apple --tags t1 \
   --body "$native" --json "$work/send-native.json"
+if [ "${KAFKA:-0}" = 1 ]; then
+  "$BENCH" send "${sends[@]}" --label half-via-kafka --via kafka --kafka "$bootstrap" \
+    --tags "$expression" --body "$properties" --json "$work/send-kafka.json"
+else
+  echo '{}' > "$work/send-kafka.json"
+fi
 "$BENCH" stream "${common[@]}" "${sim_stats[@]}" "${population[@]}" --rate "$STREAM_RATE" \
   --seconds "$STREAM_SECONDS" --tag-every 100 --tag-expression "t$((TAGS - 1))" \
   --json "$work/stream.json"
@@ -98,6 +114,7 @@ jq -n --arg commit "$commit" --arg expression "$expression" \
   --slurpfile populate "$work/populate.json" --slurpfile half "$work/send-half.json" \
   --slurpfile broadcast "$work/send-broadcast.json" --slurpfile native "$work/send-native.json" \
   --slurpfile stream "$work/stream.json" --slurpfile baseline "$work/baseline.json" \
+  --slurpfile kafka "$work/send-kafka.json" \
   '{scenario: "default", commit: $commit, machine: $populate[0].machine,
     expression: $expression,
     summary: {
@@ -115,7 +132,8 @@ jq -n --arg commit "$commit" --arg expression "$expression" \
                 fanout_ratio: ($broadcast[0].send.deliveries_per_s / $baseline[0].baseline.requests_per_s >= 0.6),
                 direct_p99: ($stream[0].stream.direct_accept_to_pns_answer.p99_ms <= 10)}},
     populate: $populate[0], sends: [$half[0], $broadcast[0], $native[0]],
-    stream: $stream[0], baseline: $baseline[0]}' > "$out.json"
+    stream: $stream[0], baseline: $baseline[0]}
+   + (if $kafka[0].send then {kafka_send: $kafka[0]} else {} end)' > "$out.json"
 
 # The chart: deliveries (and registrations) per second over each phase; latency percentiles.
 # Each series is counts per bin: plotted as a rate against the bin's time.

@@ -289,10 +289,16 @@ void KafkaIngest::publishFinished(const NotificationView& view) {
   OutcomeTally tally;
   for (const auto& c : view.status.counts) tally.add(c.platform, c.outcome, c.n);
   const Notification& n = view.notification;
+  // The idempotency key (the request's, or the message's key) lets a backend match the outcome
+  // to what it produced.
+  const std::string key = n.idempotency_key.empty() ? std::string()
+                                                    : fmt::format(R"("idempotency_key":{},)",
+                                                                  jsonQuoted(n.idempotency_key));
   publish(n.id,
-          fmt::format(R"({{"type":"completed","hub":{},"id":{},"state":{},"enqueue_time":{},)"
+          fmt::format(R"({{"type":"completed","hub":{},"id":{},{}"state":{},"enqueue_time":{},)"
                       R"("start_time":{},"end_time":{},"counts":{}}})",
-                      jsonQuoted(n.hub), jsonQuoted(n.id), jsonQuoted(stateName(view.status.state)),
+                      jsonQuoted(n.hub), jsonQuoted(n.id), key,
+                      jsonQuoted(stateName(view.status.state)),
                       jsonQuoted(formatIso8601(n.enqueue_time)),
                       jsonQuoted(formatIso8601(view.status.start_time)),
                       jsonQuoted(formatIso8601(view.status.end_time)), outcomeCountsJson(tally)));

@@ -205,6 +205,16 @@ int main(int argc, char** argv) {
   send_command->add_option("--baseline-rate", send_options.baseline_per_s,
                            "h2load's requests/s in this run (pushhub-bench baseline): the "
                            "deliveries are reported as a ratio of it");
+  send_command->add_option("--via", send_options.via, "rest, or kafka (with --kafka)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"rest", "kafka"}));
+  send_command->add_option("--kafka", send_options.kafka_bootstrap,
+                           "Kafka bootstrap servers (dev/kafka.bootstrap with KAFKA=1 make run)");
+  send_command->add_option("--sends-topic", send_options.sends_topic, "pushhub's sends topic")
+      ->capture_default_str();
+  send_command
+      ->add_option("--outcomes-topic", send_options.outcomes_topic, "pushhub's outcomes topic")
+      ->capture_default_str();
   int send_timeout = 900;
   send_command->add_option("--timeout", send_timeout, "Seconds to wait for the end")
       ->capture_default_str();
@@ -390,6 +400,10 @@ int main(int argc, char** argv) {
                                           value == std::string::npos ? "" : h.substr(value));
       }
       send_options.timeout = std::chrono::seconds(send_timeout);
+      if (send_options.via == "kafka" && send_options.kafka_bootstrap.empty()) {
+        std::cerr << "pushhub-bench: --via kafka needs --kafka BOOTSTRAP\n";
+        return kExitUsage;
+      }
       const auto r = sendOne(*target, send_options);
       std::cout << fmt::format(
           "{}: {} {} — {} deliveries, {:.0f}/s; first after {:.3f} s, last after {:.3f} s; "
@@ -415,6 +429,7 @@ int main(int argc, char** argv) {
         report.field("label", send_options.label);
         report.field("format", send_options.format);
         report.field("tags", send_options.tags);
+        report.field("via", send_options.via);
         report.w().EndObject();
         report.key("send");
         report.w().StartObject();

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "bench/tool/http_call.h"
+#include "bench/tool/kafka_send.h"
 #include "bench/tool/proc_stats.h"
 #include "bench/tool/progress.h"
 
@@ -82,37 +83,85 @@ SendResult sendOne(const Target& target, const SendOptions& o) {
   std::optional<double> cpu_before;
   if (target.pushhub_pid) cpu_before = cpuSeconds(*target.pushhub_pid);
 
-  std::vector<std::pair<std::string, std::string>> headers = {
-      {"Authorization", target.authorization()},
-      {"ServiceBusNotification-Format", o.format},
-      {"Content-Type", o.format == "windows" ? "application/xml" : "application/json"}};
-  if (!o.tags.empty()) headers.emplace_back("ServiceBusNotification-Tags", o.tags);
-  for (const auto& h : o.headers) headers.push_back(h);
+  const std::string body = o.body.empty() ? defaultBody(o.format) : o.body;
+  std::unique_ptr<KafkaSender> kafka;
+  std::string telemetry_path;
+  std::string idempotency_key;
   const auto posted = Clock::now();
-  auto reply =
-      httpCall(pushhub, "POST", fmt::format("/{}/messages?api-version=2020-06", target.hub),
-               headers, o.body.empty() ? defaultBody(o.format) : o.body);
+  if (o.via == "kafka") {
+    kafka = std::make_unique<KafkaSender>(o.kafka_bootstrap, o.sends_topic, o.outcomes_topic);
+    idempotency_key = fmt::format("pushhub-bench-{}-{}", o.label,
+                                  std::chrono::system_clock::now().time_since_epoch().count());
+    kafka->produce(idempotency_key,
+                   kafkaSendRequest(target.hub, o.format, o.tags, body, idempotency_key));
+  } else {
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"Authorization", target.authorization()},
+        {"ServiceBusNotification-Format", o.format},
+        {"Content-Type", o.format == "windows" ? "application/xml" : "application/json"}};
+    if (!o.tags.empty()) headers.emplace_back("ServiceBusNotification-Tags", o.tags);
+    for (const auto& h : o.headers) headers.push_back(h);
+    auto reply =
+        httpCall(pushhub, "POST", fmt::format("/{}/messages?api-version=2020-06", target.hub),
+                 headers, body);
+    if (reply.status != 201) {
+      throw std::runtime_error(fmt::format("{}: POST /{}/messages answered {}: {}", o.label,
+                                           target.hub, reply.status, reply.body.substr(0, 300)));
+    }
+    // The same pushhub; the Location's host may be a name from the Host header.
+    telemetry_path = splitUrl(reply.header("location"), target.ca_file).second;
+    const size_t slash = telemetry_path.rfind('/');
+    r.id = telemetry_path.substr(slash + 1, telemetry_path.find('?') - slash - 1);
+  }
   const auto accepted = Clock::now();
   r.accept_ms = std::chrono::duration<double, std::milli>(accepted - posted).count();
-  if (reply.status != 201) {
-    throw std::runtime_error(fmt::format("{}: POST /{}/messages answered {}: {}", o.label,
-                                         target.hub, reply.status, reply.body.substr(0, 300)));
-  }
-  const std::string location = reply.header("location");
-  const auto [location_endpoint, telemetry_path] = splitUrl(location, target.ca_file);
-  (void)location_endpoint;  // the same pushhub; its host may be a name from the Host header
-  const size_t slash = telemetry_path.rfind('/');
-  r.id = telemetry_path.substr(slash + 1, telemetry_path.find('?') - slash - 1);
 
-  // Poll the simulator every 10 ms, the telemetry every 100 ms, until the notification ended
-  // and the simulator's count stopped moving.
+  // Whether the notification ended: its telemetry (REST), or its completed outcome (Kafka).
+  const auto ended_now = [&]() -> bool {
+    if (kafka) {
+      auto completed = kafka->poll(idempotency_key, std::chrono::milliseconds(0));
+      if (!completed) return false;
+      r.id = completed->id;
+      r.state = completed->state;
+      r.counts = completed->counts;
+      return true;
+    }
+    auto t = httpCall(pushhub, "GET", telemetry_path,
+                      {{"Authorization", target.authorization()}, {"Accept", "application/json"}});
+    if (t.status != 200) {
+      throw std::runtime_error(fmt::format("{}: telemetry answered {}", o.label, t.status));
+    }
+    rapidjson::Document telemetry;
+    telemetry.Parse(t.body.c_str());
+    if (telemetry.HasParseError() || !telemetry.IsObject() || !telemetry.HasMember("state") ||
+        !telemetry["state"].IsString()) {
+      throw std::runtime_error(o.label + ": telemetry is not the JSON expected: " + t.body);
+    }
+    r.state = telemetry["state"].GetString();
+    r.counts.clear();
+    if (auto counts = telemetry.FindMember("counts");
+        counts != telemetry.MemberEnd() && counts->value.IsObject()) {
+      for (const auto& platform : counts->value.GetObject()) {
+        if (!platform.value.IsObject()) continue;
+        for (const auto& outcome : platform.value.GetObject()) {
+          if (outcome.value.IsUint64()) {
+            r.counts[platform.name.GetString()][outcome.name.GetString()] =
+                outcome.value.GetUint64();
+          }
+        }
+      }
+    }
+    return r.state != "Enqueued" && r.state != "Processing" && r.state != "Scheduled";
+  };
+
+  // Poll the simulator every 10 ms and the notification's state every 100 ms (Kafka: every
+  // turn), until it ended and the simulator's count stopped moving.
   Progress progress(o.label, 0);
   uint64_t last_seen = sim_before;
   auto last_change = accepted;
   bool ended = false;
   const auto deadline = accepted + o.timeout;
-  auto next_telemetry = accepted;
-  rapidjson::Document telemetry;
+  auto next_check = accepted;
   for (;;) {
     const auto now = Clock::now();
     uint64_t requests = 0;
@@ -126,21 +175,9 @@ SendResult sendOne(const Target& target, const SendOptions& o) {
       r.last_delivery_s = since;
     }
     r.sim_requests = requests - sim_requests_before;
-    if (now >= next_telemetry) {
-      next_telemetry = now + std::chrono::milliseconds(100);
-      auto t =
-          httpCall(pushhub, "GET", telemetry_path,
-                   {{"Authorization", target.authorization()}, {"Accept", "application/json"}});
-      if (t.status != 200) {
-        throw std::runtime_error(fmt::format("{}: telemetry answered {}", o.label, t.status));
-      }
-      telemetry.Parse(t.body.c_str());
-      if (telemetry.HasParseError() || !telemetry.IsObject() || !telemetry.HasMember("state")) {
-        throw std::runtime_error(o.label + ": telemetry is not the JSON expected: " + t.body);
-      }
-      r.state = telemetry["state"].GetString();
-      const bool done = r.state != "Enqueued" && r.state != "Processing" && r.state != "Scheduled";
-      if (done && !ended) {
+    if (!ended && (kafka || now >= next_check)) {
+      next_check = now + std::chrono::milliseconds(100);
+      if (ended_now()) {
         ended = true;
         r.completed_s = since;
       }
@@ -150,23 +187,14 @@ SendResult sendOne(const Target& target, const SendOptions& o) {
     if (ended && now - last_change >= std::chrono::milliseconds(50)) break;
     if (now >= deadline) {
       throw std::runtime_error(fmt::format("{}: not finished after {} s (state {})", o.label,
-                                           o.timeout.count(), r.state));
+                                           o.timeout.count(),
+                                           r.state.empty() ? "unknown" : r.state));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (o.progress) progress.finish(last_seen - sim_before);
   r.deliveries = last_seen - sim_before;
   r.deliveries_per_s = r.last_delivery_s > 0 ? r.deliveries / r.last_delivery_s : 0;
-  if (auto counts = telemetry.FindMember("counts");
-      counts != telemetry.MemberEnd() && counts->value.IsObject()) {
-    for (const auto& platform : counts->value.GetObject()) {
-      for (const auto& outcome : platform.value.GetObject()) {
-        if (outcome.value.IsUint64()) {
-          r.counts[platform.name.GetString()][outcome.name.GetString()] = outcome.value.GetUint64();
-        }
-      }
-    }
-  }
   const auto metrics_after = scrape(pushhub);
   const std::map<std::string, std::string> which{{"target", latencyTarget(o)}};
   r.latency_s = difference(bucketsOf(metrics_after, "pushhub_delivery_latency_seconds", which),

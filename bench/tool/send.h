@@ -26,7 +26,14 @@ struct SendOptions {
   std::string sim_stats_url = "http://127.0.0.1:8089/stats";
   std::chrono::seconds timeout{900};
   bool progress = true;
-  double baseline_per_s = 0;  // h2load's rate in this run, when known: the report gives the ratio
+  double baseline_per_s = 0;
+  // "rest" (POST /{hub}/messages) or "kafka" (a send request on the sends topic; its end from the
+  // outcomes topic).
+  std::string via = "rest";
+  std::string kafka_bootstrap;
+  std::string sends_topic = "pushhub.sends";
+  std::string outcomes_topic =
+      "pushhub.outcomes";  // h2load's rate in this run, when known: the report gives the ratio
 };
 
 struct SendResult {

@@ -21,9 +21,10 @@ status codes: 199703 2xx, 0 3xx, 0 4xx, 0 5xx
   EXPECT_EQ(r.requests, 200000u);
   EXPECT_EQ(r.ok, 199703u);
   BaselineResult seconds;
-  ASSERT_TRUE(parseH2loadOutput(
-      "finished in 2.01s, 99502.00 req/s, 1MB/s\nrequests: 200000 total\nstatus codes: 200000 2xx\n",
-      seconds));
+  ASSERT_TRUE(
+      parseH2loadOutput("finished in 2.01s, 99502.00 req/s, 1MB/s\nrequests: 200000 total\nstatus "
+                        "codes: 200000 2xx\n",
+                        seconds));
   EXPECT_DOUBLE_EQ(seconds.seconds, 2.01);
   EXPECT_FALSE(parseH2loadOutput("h2load: command not found", r));
 }

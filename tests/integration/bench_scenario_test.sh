@@ -2,6 +2,7 @@
 # pushhub-bench's default scenario on 10,000 installations, so that the tool cannot silently
 # rot: every phase runs against the real pushhub and pushhub-sim, and what it reports adds up
 # (no figure is judged: speed is for benchmarks, not tests).
+# With KAFKA=1 the 20-tag send also goes through Kafka (pushhub-kafka-dev).
 #   tests/integration/bench_scenario_test.sh BUILD_DIR
 set -euo pipefail
 build_dir=$(cd "$1" && pwd)
@@ -33,4 +34,9 @@ check '.stream.posts.answered == 400 and (.stream.posts.statuses["201"] // 0) ==
 check '.stream.stream.direct_accept_to_pns_answer.count >= 396' '.stream.stream'
 check '.baseline.baseline.requests == 20000 and .baseline.baseline.requests_per_s > 0' '.baseline.baseline'
 check '.summary.fanout_ratio > 0 and .summary.registrations_per_s > 0' '.summary'
+if [ "${KAFKA:-0}" = 1 ]; then
+  check '.kafka_send.send.state == "Completed" and .kafka_send.parameters.via == "kafka"' '.kafka_send.send'
+  check '.kafka_send.send.deliveries == .sends[0].send.deliveries' '.kafka_send.send.deliveries'
+  check '([.kafka_send.send.counts[][]] | add) == .kafka_send.send.deliveries' '.kafka_send.send.counts'
+fi
 echo "bench scenario: 10000 installations, 3 sends, a stream and the baseline add up"
