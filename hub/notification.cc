@@ -4,23 +4,13 @@
 
 #include <msgpack.hpp>
 
+#include "common/text.h"
 #include "storage/msgpack_reader.h"
 #include "storage/tag_expression.h"
 
 namespace pushhub::hub {
 
 namespace {
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/text.h"
 #include "common/time.h"
 
 namespace pushhub::hub {
@@ -143,13 +144,6 @@ void Renderer::render(const storage::Installation& installation, const TemplateF
 }
 
 namespace {
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 void applyApnsHeaders(connectors::ApnsNotification& n,
                       const std::function<std::string(std::string_view)>& header) {

@@ -1,5 +1,6 @@
 #include "storage/installation.h"
 
+#include "common/text.h"
 #include "storage/msgpack_reader.h"
 
 #include <fmt/format.h>
@@ -16,13 +17,6 @@ namespace {
 
 constexpr std::string_view kPlatformNames[kPlatformCount] = {"apns",  "fcmv1",   "wns",   "adm",
                                                              "baidu", "browser", "xiaomi"};
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 bool isHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),

@@ -16,6 +16,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/text.h"
+
 namespace pushhub::bench {
 
 namespace asio = boost::asio;
@@ -69,16 +71,6 @@ struct ThreadResult {
   Histogram latency_us;
   TimeSeries per_second{0.1};
 };
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
 
 template <class Stream>
 class Connection : public std::enable_shared_from_this<Connection<Stream>> {

@@ -148,6 +148,20 @@ std::string kafkaSendRequest(const std::string& hub, const std::string& format,
   return out;
 }
 
+OutcomeCounts readOutcomeCounts(const rapidjson::Value& counts) {
+  OutcomeCounts out;
+  if (!counts.IsObject()) return out;
+  for (const auto& platform : counts.GetObject()) {
+    if (!platform.value.IsObject()) continue;
+    for (const auto& outcome : platform.value.GetObject()) {
+      if (outcome.value.IsUint64()) {
+        out[platform.name.GetString()][outcome.name.GetString()] = outcome.value.GetUint64();
+      }
+    }
+  }
+  return out;
+}
+
 std::optional<KafkaCompleted> parseCompleted(const std::string& json, const std::string& key) {
   rapidjson::Document doc;
   doc.Parse(json.c_str());
@@ -160,16 +174,8 @@ std::optional<KafkaCompleted> parseCompleted(const std::string& json, const std:
   KafkaCompleted c;
   c.id = str("id");
   c.state = str("state");
-  if (auto counts = doc.FindMember("counts");
-      counts != doc.MemberEnd() && counts->value.IsObject()) {
-    for (const auto& platform : counts->value.GetObject()) {
-      if (!platform.value.IsObject()) continue;
-      for (const auto& outcome : platform.value.GetObject()) {
-        if (outcome.value.IsUint64()) {
-          c.counts[platform.name.GetString()][outcome.name.GetString()] = outcome.value.GetUint64();
-        }
-      }
-    }
+  if (auto counts = doc.FindMember("counts"); counts != doc.MemberEnd()) {
+    c.counts = readOutcomeCounts(counts->value);
   }
   return c;
 }

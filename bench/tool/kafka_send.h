@@ -4,18 +4,26 @@
 // and its end read from the outcomes topic (the "completed" message carrying the request's
 // idempotency key).
 
+#include <rapidjson/document.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace pushhub::bench {
+
+// platform → outcome → n, as pushhub's telemetry JSON and outcomes topic give them.
+using OutcomeCounts = std::map<std::string, std::map<std::string, uint64_t>>;
+// Reads a {"apns":{"Success":7},…} object; what is not such is skipped.
+OutcomeCounts readOutcomeCounts(const rapidjson::Value& counts);
 
 struct KafkaCompleted {
   std::string id;
   std::string state;
-  std::map<std::string, std::map<std::string, uint64_t>> counts;  // platform → outcome → n
+  OutcomeCounts counts;
 };
 
 class KafkaSender {

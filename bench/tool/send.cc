@@ -138,18 +138,8 @@ SendResult sendOne(const Target& target, const SendOptions& o) {
       throw std::runtime_error(o.label + ": telemetry is not the JSON expected: " + t.body);
     }
     r.state = telemetry["state"].GetString();
-    r.counts.clear();
-    if (auto counts = telemetry.FindMember("counts");
-        counts != telemetry.MemberEnd() && counts->value.IsObject()) {
-      for (const auto& platform : counts->value.GetObject()) {
-        if (!platform.value.IsObject()) continue;
-        for (const auto& outcome : platform.value.GetObject()) {
-          if (outcome.value.IsUint64()) {
-            r.counts[platform.name.GetString()][outcome.name.GetString()] =
-                outcome.value.GetUint64();
-          }
-        }
-      }
+    if (auto counts = telemetry.FindMember("counts"); counts != telemetry.MemberEnd()) {
+      r.counts = readOutcomeCounts(counts->value);
     }
     return r.state != "Enqueued" && r.state != "Processing" && r.state != "Scheduled";
   };

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "bench/tool/kafka_send.h"
 #include "bench/tool/populate.h"
 #include "bench/tool/prometheus.h"
 #include "bench/tool/stats.h"
@@ -44,11 +45,11 @@ struct SendResult {
   uint64_t sim_requests = 0;
   double first_delivery_s = 0;  // since the 201, at the polling's resolution (10 ms)
   double last_delivery_s = 0;
-  double completed_s = 0;                                         // telemetry said it ended
-  double deliveries_per_s = 0;                                    // deliveries / last_delivery_s
-  std::map<std::string, std::map<std::string, uint64_t>> counts;  // telemetry: platform → outcome
-  Buckets latency_s;           // accept → push-service answer, from pushhub's histogram
-  TimeSeries per_second{0.1};  // deliveries since the 201, in 100 ms bins
+  double completed_s = 0;       // telemetry said it ended
+  double deliveries_per_s = 0;  // deliveries / last_delivery_s
+  OutcomeCounts counts;         // from the telemetry (or the completed outcome)
+  Buckets latency_s;            // accept → push-service answer, from pushhub's histogram
+  TimeSeries per_second{0.1};   // deliveries since the 201, in 100 ms bins
   std::optional<double> pushhub_cpu_seconds;
   std::optional<uint64_t> pushhub_peak_rss;
   std::optional<uint64_t> pushhub_rss;

@@ -6,6 +6,7 @@
 #include <array>
 
 #include "common/json.h"
+#include "common/text.h"
 
 namespace pushhub::connectors::sim {
 namespace {
@@ -40,13 +41,6 @@ Outcome sendError(const http2::Request& request, int status, std::string_view re
 bool isDigits(std::string_view s) {
   return !s.empty() && s.size() <= 10 &&
          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 }  // namespace
