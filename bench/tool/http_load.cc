@@ -179,8 +179,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
         std::chrono::duration_cast<std::chrono::microseconds>(now - sent_at_).count()));
     result_.per_second.add(std::chrono::duration<double>(now - shared_.start).count());
     ++result_.statuses[head_->status];
-    if ((head_->status < 200 || head_->status >= 300) &&
-        shared_.samples.size() < kMaxErrorSamples) {
+    if (head_->status < 200 || head_->status >= 300) {  // sample() keeps the first few
       shared_.sample(
           fmt::format("{}: {}", head_->status,
                       data.substr(head_length_, std::min<size_t>(head_->body_length, 300))));
