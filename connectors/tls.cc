@@ -253,13 +253,14 @@ std::expected<ClientCertificate, std::string> clientCertificateFromPem(std::stri
 std::expected<ClientCertificate, std::string> clientCertificateFromPkcs12(
     std::string_view der, std::string_view password) {
   // Keychain and older OpenSSL export with RC2/3DES, which OpenSSL 3 keeps in its legacy
-  // provider; loaded once, beside the default one.
-  static const bool providers = [] {
-    OSSL_PROVIDER_try_load(nullptr, "legacy", 1);
-    OSSL_PROVIDER_try_load(nullptr, "default", 1);
-    ERR_clear_error();
-    return true;
-  }();
+  // provider; loaded once, beside the default one, and kept for the process's life (held here,
+  // so that leak checkers see them reachable).
+  struct Providers {
+    OSSL_PROVIDER* legacy = OSSL_PROVIDER_try_load(nullptr, "legacy", 1);
+    OSSL_PROVIDER* fallback = OSSL_PROVIDER_try_load(nullptr, "default", 1);
+    Providers() { ERR_clear_error(); }
+  };
+  static const Providers providers;
   (void)providers;
   auto bio = readBio(der);
   std::unique_ptr<PKCS12, decltype(&PKCS12_free)> p12(d2i_PKCS12_bio(bio.get(), nullptr),
