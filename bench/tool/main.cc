@@ -365,9 +365,9 @@ int main(int argc, char** argv) {
           load.answered, load.seconds, rate, load.latency_us.percentile(0.5),
           load.latency_us.percentile(0.9), load.latency_us.percentile(0.99), load.latency_us.max(),
           load.non2xx(), load.errors);
-      if (result.pushhub_cpu_seconds) {
+      if (result.pushhub.cpu_seconds) {
         std::cout << fmt::format("; pushhub {:.1f} µs CPU each",
-                                 *result.pushhub_cpu_seconds * 1e6 /
+                                 *result.pushhub.cpu_seconds * 1e6 /
                                      static_cast<double>(std::max<uint64_t>(1, load.answered)));
       }
       std::cout << "\n";
@@ -383,7 +383,7 @@ int main(int argc, char** argv) {
         writePopulation(report, populate_options, population_flags.mix_text);
         report.w().EndObject();
         report.httpLoad("populate", load);
-        writePushhub(report, result.pushhub_cpu_seconds, load.answered, result.pushhub_peak_rss);
+        writePushhub(report, result.pushhub.cpu_seconds, load.answered, result.pushhub.peak_rss);
         if (!writeText(common.json, report.finish())) return kExitFailed;
       }
       return load.non2xx() == 0 && load.errors == 0 && load.answered == p.count ? 0 : kExitFailed;
@@ -415,9 +415,9 @@ int main(int argc, char** argv) {
                                  100 * r.deliveries_per_s / send_options.baseline_per_s,
                                  send_options.baseline_per_s);
       }
-      if (r.pushhub_cpu_seconds && r.deliveries > 0) {
+      if (r.pushhub.cpu_seconds && r.deliveries > 0) {
         std::cout << fmt::format("; pushhub {:.2f} CPU s per million deliveries",
-                                 *r.pushhub_cpu_seconds * 1e6 / static_cast<double>(r.deliveries));
+                                 *r.pushhub.cpu_seconds * 1e6 / static_cast<double>(r.deliveries));
       }
       std::cout << "\n";
       if (!common.json.empty()) {
@@ -460,19 +460,19 @@ int main(int argc, char** argv) {
         report.w().EndObject();
         report.key("pushhub");
         report.w().StartObject();
-        if (r.pushhub_cpu_seconds) {
-          report.field("cpu_seconds", *r.pushhub_cpu_seconds);
+        if (r.pushhub.cpu_seconds) {
+          report.field("cpu_seconds", *r.pushhub.cpu_seconds);
           if (r.deliveries > 0) {
             report.field("cpu_seconds_per_million_deliveries",
-                         *r.pushhub_cpu_seconds * 1e6 / static_cast<double>(r.deliveries));
+                         *r.pushhub.cpu_seconds * 1e6 / static_cast<double>(r.deliveries));
           }
         }
-        if (r.pushhub_peak_rss) report.field("peak_rss_bytes", *r.pushhub_peak_rss);
-        if (r.pushhub_rss) {
-          report.field("rss_bytes", *r.pushhub_rss);
+        if (r.pushhub.peak_rss) report.field("peak_rss_bytes", *r.pushhub.peak_rss);
+        if (r.pushhub.rss) {
+          report.field("rss_bytes", *r.pushhub.rss);
           if (r.installations > 0) {
             report.field("rss_bytes_per_installation",
-                         static_cast<double>(*r.pushhub_rss) / r.installations);
+                         static_cast<double>(*r.pushhub.rss) / r.installations);
           }
         }
         report.field("installations", static_cast<uint64_t>(r.installations));
@@ -517,7 +517,7 @@ int main(int argc, char** argv) {
         writeBuckets(report, "direct_accept_to_pns_answer", r.direct_latency_s);
         writeBuckets(report, "tags_accept_to_pns_answer", r.tag_latency_s);
         report.w().EndObject();
-        writePushhub(report, r.pushhub_cpu_seconds, load.answered, std::nullopt);
+        writePushhub(report, r.pushhub.cpu_seconds, load.answered, std::nullopt);
         if (!writeText(common.json, report.finish())) return kExitFailed;
       }
       return load.non2xx() == 0 && load.errors == 0 ? 0 : kExitFailed;

@@ -48,20 +48,10 @@ PopulateResult populate(const Target& target, const PopulateOptions& options) {
   if (options.progress) load.progress = [&](uint64_t answered) { progress.update(answered); };
 
   PopulateResult result;
-  std::optional<double> cpu_before;
-  if (target.pushhub_pid) {
-    cpu_before = cpuSeconds(*target.pushhub_pid);
-    result.pushhub_rss_before = residentBytes(*target.pushhub_pid);
-  }
+  const ProcessWatch watch(target.pushhub_pid);
   result.load = runHttpLoad(load);
   if (options.progress) progress.finish(result.load.answered);
-  if (target.pushhub_pid) {
-    if (auto after = cpuSeconds(*target.pushhub_pid); after && cpu_before) {
-      result.pushhub_cpu_seconds = *after - *cpu_before;
-    }
-    result.pushhub_rss_after = residentBytes(*target.pushhub_pid);
-    result.pushhub_peak_rss = peakResidentBytes(*target.pushhub_pid);
-  }
+  result.pushhub = watch.finish();
   return result;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "bench/tool/http_load.h"
+#include "bench/tool/proc_stats.h"
 #include "bench/tool/scenario.h"
 
 namespace pushhub::bench {
@@ -38,10 +39,7 @@ struct PopulateOptions {
 
 struct PopulateResult {
   HttpLoadResult load;
-  std::optional<double> pushhub_cpu_seconds;
-  std::optional<uint64_t> pushhub_rss_before;
-  std::optional<uint64_t> pushhub_rss_after;
-  std::optional<uint64_t> pushhub_peak_rss;
+  ProcessUsage pushhub;
 };
 
 // The request registering device `d` (what `populate` sends; also used by tests).

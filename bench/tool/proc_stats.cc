@@ -40,4 +40,13 @@ std::optional<uint64_t> statusKilobytes(pid_t pid, const std::string& key) {
 std::optional<uint64_t> residentBytes(pid_t pid) { return statusKilobytes(pid, "VmRSS"); }
 std::optional<uint64_t> peakResidentBytes(pid_t pid) { return statusKilobytes(pid, "VmHWM"); }
 
+ProcessUsage ProcessWatch::finish() const {
+  ProcessUsage usage;
+  if (!pid_) return usage;
+  if (auto now = cpuSeconds(*pid_); now && cpu_start_) usage.cpu_seconds = *now - *cpu_start_;
+  usage.rss = residentBytes(*pid_);
+  usage.peak_rss = peakResidentBytes(*pid_);
+  return usage;
+}
+
 }  // namespace pushhub::bench

@@ -80,8 +80,7 @@ SendResult sendOne(const Target& target, const SendOptions& o) {
   const auto metrics_before = scrape(pushhub);
   uint64_t sim_requests_before = 0;
   const uint64_t sim_before = simNow(&sim_requests_before);
-  std::optional<double> cpu_before;
-  if (target.pushhub_pid) cpu_before = cpuSeconds(*target.pushhub_pid);
+  const ProcessWatch watch(target.pushhub_pid);
 
   const std::string body = o.body.empty() ? defaultBody(o.format) : o.body;
   std::unique_ptr<KafkaSender> kafka;
@@ -190,13 +189,7 @@ SendResult sendOne(const Target& target, const SendOptions& o) {
   r.latency_s = difference(bucketsOf(metrics_after, "pushhub_delivery_latency_seconds", which),
                            bucketsOf(metrics_before, "pushhub_delivery_latency_seconds", which));
   r.installations = sumOf(metrics_after, "pushhub_installations");
-  if (target.pushhub_pid) {
-    if (auto after = cpuSeconds(*target.pushhub_pid); after && cpu_before) {
-      r.pushhub_cpu_seconds = *after - *cpu_before;
-    }
-    r.pushhub_peak_rss = peakResidentBytes(*target.pushhub_pid);
-    r.pushhub_rss = residentBytes(*target.pushhub_pid);
-  }
+  r.pushhub = watch.finish();
   return r;
 }
 

@@ -10,6 +10,7 @@
 
 #include "bench/tool/kafka_send.h"
 #include "bench/tool/populate.h"
+#include "bench/tool/proc_stats.h"
 #include "bench/tool/prometheus.h"
 #include "bench/tool/stats.h"
 
@@ -50,9 +51,7 @@ struct SendResult {
   OutcomeCounts counts;         // from the telemetry (or the completed outcome)
   Buckets latency_s;            // accept → push-service answer, from pushhub's histogram
   TimeSeries per_second{0.1};   // deliveries since the 201, in 100 ms bins
-  std::optional<double> pushhub_cpu_seconds;
-  std::optional<uint64_t> pushhub_peak_rss;
-  std::optional<uint64_t> pushhub_rss;
+  ProcessUsage pushhub;
   double installations = 0;  // pushhub_installations after
 };
 

@@ -102,8 +102,7 @@ StreamResult stream(const Target& target, const StreamOptions& o) {
 
   const auto before = scrapeMetrics(target);
   const uint64_t sim_before = simAcceptedNow();
-  std::optional<double> cpu_before;
-  if (target.pushhub_pid) cpu_before = cpuSeconds(*target.pushhub_pid);
+  const ProcessWatch watch(target.pushhub_pid);
   StreamResult r;
   r.load = runHttpLoad(load);
   if (o.progress) progress.finish(r.load.answered);
@@ -123,11 +122,7 @@ StreamResult stream(const Target& target, const StreamOptions& o) {
   r.tag_latency_s =
       difference(bucketsOf(after, "pushhub_delivery_latency_seconds", {{"target", "tags"}}),
                  bucketsOf(before, "pushhub_delivery_latency_seconds", {{"target", "tags"}}));
-  if (target.pushhub_pid) {
-    if (auto cpu = cpuSeconds(*target.pushhub_pid); cpu && cpu_before) {
-      r.pushhub_cpu_seconds = *cpu - *cpu_before;
-    }
-  }
+  r.pushhub = watch.finish();
   return r;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bench/tool/populate.h"
+#include "bench/tool/proc_stats.h"
 #include "bench/tool/prometheus.h"
 
 namespace pushhub::bench {
@@ -27,7 +28,7 @@ struct StreamResult {
   Buckets direct_latency_s;  // accept → push-service answer (pushhub's histogram, target direct)
   Buckets tag_latency_s;
   uint64_t deliveries = 0;  // accepted by the simulator meanwhile
-  std::optional<double> pushhub_cpu_seconds;
+  ProcessUsage pushhub;
 };
 
 // The POST of direct send i (device i % count of the population) — or a tag send.
