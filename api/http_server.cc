@@ -25,6 +25,7 @@
 #include "common/build_info.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "connectors/tls.h"
 
 namespace pushhub::api {
 
@@ -247,6 +248,7 @@ std::expected<void, std::string> HttpServer::useTls(const std::string& cert_file
         return SSL_TLSEXT_ERR_OK;
       },
       nullptr);
+  connectors::cacheCertificateExtensions(context->native_handle());
   tls_ = std::move(context);
   return {};
 }

@@ -7,6 +7,22 @@ SIM="$BUILD_DIR/bin/pushhub-sim"
 work=$(mktemp -d)
 bench_pids=()
 bench_cleanup() {
+  local status=$?
+  # A failed run says what the processes it started wrote last (and which of them had died).
+  if [ "$status" != 0 ]; then
+    for pid in "${bench_pids[@]}"; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        local code=0
+        wait "$pid" 2>/dev/null || code=$?
+        echo "process $pid had exited (code $code)" >&2
+      fi
+    done
+    for f in "$work"/*.out; do
+      [ -s "$f" ] || continue
+      echo "--- the last lines of $(basename "$f"):" >&2
+      tail -n 40 "$f" >&2
+    done
+  fi
   for pid in "${bench_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   # They may still be writing into $work (pushhub flushes its memtables on SIGTERM).
   for pid in "${bench_pids[@]}"; do

@@ -92,6 +92,24 @@ std::string lastError() {
 
 }  // namespace
 
+void cacheCertificateExtensions(SSL_CTX* ctx) {
+  const auto cache = [](X509* x) {
+    if (x != nullptr) X509_check_purpose(x, -1, 0);
+  };
+  if (X509_STORE* store = SSL_CTX_get_cert_store(ctx)) {
+    STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+      cache(X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i)));
+    }
+  }
+  cache(SSL_CTX_get0_certificate(ctx));
+  STACK_OF(X509)* chain = nullptr;
+  if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1 && chain != nullptr) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) cache(sk_X509_value(chain, i));
+  }
+  ERR_clear_error();
+}
+
 std::expected<std::unique_ptr<TlsServerContext>, std::string> makeTlsServerContext(
     const TlsServerOptions& options) {
   auto tls = std::make_unique<TlsServerContext>(boost::asio::ssl::context::tls_server);
@@ -123,6 +141,7 @@ std::expected<std::unique_ptr<TlsServerContext>, std::string> makeTlsServerConte
     tls->alpn_wire += protocol;
   }
   if (!tls->alpn_wire.empty()) SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, &tls->alpn_wire);
+  cacheCertificateExtensions(ctx);
   return tls;
 }
 
@@ -173,6 +192,7 @@ std::expected<std::shared_ptr<boost::asio::ssl::context>, std::string> makeTlsCl
                               static_cast<unsigned>(wire.size())) != 0) {
     return std::unexpected("TLS: cannot set ALPN");
   }
+  cacheCertificateExtensions(ctx);
   return context;
 }
 

@@ -37,6 +37,13 @@ struct TlsServerContext {
 std::expected<std::unique_ptr<TlsServerContext>, std::string> makeTlsServerContext(
     const TlsServerOptions& options);
 
+// OpenSSL decodes a certificate's extensions (key identifiers, constraints, usages) on first use,
+// while a handshake builds or verifies a chain, and caches them in the certificate. A context's
+// certificates (its own chain, its trust store) are shared by every shard's handshakes: this
+// decodes them once, before any handshake, rather than in whichever handshakes come first at
+// once. The make*Context functions call it; a context configured elsewhere calls it when done.
+void cacheCertificateExtensions(SSL_CTX* ctx);
+
 // A client certificate held in memory (APNs certificate auth from a hub definition): the leaf
 // first, then its chain, and the leaf's private key, all PEM.
 struct ClientCertificate {

@@ -118,6 +118,17 @@ class SimTest : public ::testing::Test {
     delete dir_;
     dir_ = nullptr;
   }
+  // A simulator that died under a test (a crash, a sanitizer's report) fails it with what the
+  // simulator wrote: otherwise the test only sees refused connections or counters at zero.
+  void TearDown() override { expectSimRunning(); }
+  void expectSimRunning() {
+    if (!sim_ || sim_died_) return;
+    if (auto code = sim_->waitForExit(std::chrono::milliseconds(0))) {
+      sim_died_ = true;
+      ADD_FAILURE() << "pushhub-sim exited during the test with code " << *code << ":\n"
+                    << sim_->output();
+    }
+  }
 
   // The simulator with the suite's credentials, every port free, two loops, handle fates by
   // prefix ("dead…" unregistered, "bbbb…" bad, "f0f0…" foreign, "0ff…" offline).
@@ -143,6 +154,7 @@ class SimTest : public ::testing::Test {
     }
     args.insert(args.end(), extra.begin(), extra.end());
     sim_ = std::make_unique<ChildProcess>(PUSHHUB_SIM_BINARY, args);
+    sim_died_ = false;
     auto line = sim_->waitForLine("pushhub-sim ready", kTimeout);
     ASSERT_TRUE(line.has_value()) << sim_->output();
     std::smatch m;
@@ -163,6 +175,7 @@ class SimTest : public ::testing::Test {
   // Accepted notifications of one service, from /stats.
   uint64_t accepted(const std::string& service) {
     const std::string stats = adminGet("/stats");
+    if (stats.empty()) expectSimRunning();
     std::smatch m;
     if (std::regex_search(stats, m,
                           std::regex("\"" + service + R"(":\{"requests":\d+,"accepted":(\d+))"))) {
@@ -220,6 +233,7 @@ class SimTest : public ::testing::Test {
   static inline std::string apns_key_id_, apns_team_id_, apns_p8_;
   static inline std::string wns_sid_, wns_secret_, wns_tenant_;
   std::unique_ptr<ChildProcess> sim_;
+  bool sim_died_ = false;
   int apns_port_ = 0;
   int fcm_port_ = 0;
   int wns_port_ = 0;

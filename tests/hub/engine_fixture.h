@@ -55,7 +55,10 @@ class EngineTest : public SimTest {
     start({"--record", record_});
     data_ = std::make_unique<pushhub::testing::TempDir>();
   }
-  void TearDown() override { close(); }
+  void TearDown() override {
+    close();
+    SimTest::TearDown();
+  }
 
   EngineOptions defaults() const {
     EngineOptions o;
