@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "bench/tool/http_load.h"
+#include "connectors/http1/client.h"
 
 namespace pushhub::bench {
 
@@ -88,20 +89,10 @@ HttpReply httpCall(const HttpEndpoint& e, const std::string& method, const std::
 }
 
 std::pair<HttpEndpoint, std::string> splitUrl(const std::string& url, const std::string& ca_file) {
-  HttpEndpoint e;
-  const bool https = url.starts_with("https://");
-  if (!https && !url.starts_with("http://")) throw std::runtime_error(url + ": not an http(s) URL");
-  std::string rest = url.substr(https ? 8 : 7);
-  const size_t slash = rest.find('/');
-  std::string target = slash == std::string::npos ? "/" : rest.substr(slash);
-  std::string authority = rest.substr(0, slash);
-  const size_t colon = authority.rfind(':');
-  e.host = authority.substr(0, colon);
-  e.port = https ? 443 : 80;
-  if (colon != std::string::npos)
-    e.port = static_cast<uint16_t>(std::stoi(authority.substr(colon + 1)));
-  if (https) e.ca_file = ca_file;
-  return {e, target};
+  auto parsed = connectors::http1::parseHttpUrl(url);
+  if (!parsed) throw std::runtime_error(parsed.error());
+  HttpEndpoint e{parsed->host, parsed->port, parsed->https ? ca_file : std::string()};
+  return {std::move(e), std::move(parsed->target)};
 }
 
 }  // namespace pushhub::bench

@@ -33,7 +33,8 @@ HttpReply httpCall(const HttpEndpoint& endpoint, const std::string& method,
                    const std::vector<std::pair<std::string, std::string>>& headers = {},
                    const std::string& body = {});
 
-// "http://host:port/path…" → endpoint and target; https:// takes `ca_file`.
+// "http://host:port/path…" → endpoint and target; https:// takes `ca_file`. Throws
+// std::runtime_error naming the URL when it is not one.
 std::pair<HttpEndpoint, std::string> splitUrl(const std::string& url, const std::string& ca_file);
 
 }  // namespace pushhub::bench

@@ -14,6 +14,7 @@
 #include "bench/tool/send.h"
 #include "bench/tool/stream.h"
 #include "common/url.h"
+#include "connectors/http1/client.h"
 
 namespace {
 
@@ -52,25 +53,18 @@ void addCommon(CLI::App& command, Common& c) {
 // Common options → Target; the error names the option.
 std::expected<Target, std::string> targetOf(const Common& c) {
   Target t;
-  const bool https = c.url.starts_with("https://");
-  if (!https && !c.url.starts_with("http://")) {
+  if (!c.url.starts_with("http://") && !c.url.starts_with("https://")) {
     return std::unexpected("--url: expected http://HOST:PORT or https://HOST:PORT");
   }
-  std::string rest = c.url.substr(https ? 8 : 7);
-  while (!rest.empty() && rest.back() == '/') rest.pop_back();
-  const size_t colon = rest.rfind(':');
-  t.host = colon == std::string::npos ? rest : rest.substr(0, colon);
-  t.port = https ? 443 : 80;
-  if (colon != std::string::npos) {
-    try {
-      const int port = std::stoi(rest.substr(colon + 1));
-      if (port < 1 || port > 65535) throw std::out_of_range("port");
-      t.port = static_cast<uint16_t>(port);
-    } catch (const std::exception&) {
-      return std::unexpected("--url: bad port in " + c.url);
-    }
+  auto url = pushhub::connectors::http1::parseHttpUrl(c.url);
+  if (!url) return std::unexpected("--url: " + url.error());
+  if (url->target != "/") {
+    return std::unexpected("--url: expected http://HOST:PORT or https://HOST:PORT, not a path (" +
+                           c.url + ")");
   }
-  if (https && c.ca_file.empty()) return std::unexpected("--url https:// needs --ca-file");
+  t.host = std::move(url->host);
+  t.port = url->port;
+  if (url->https && c.ca_file.empty()) return std::unexpected("--url https:// needs --ca-file");
   t.ca_file = c.ca_file;
   t.hub = c.hub;
   t.rule = c.rule;

@@ -27,15 +27,16 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-std::expected<Url, std::string> parseHttpsUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "https://";
-  if (!url.starts_with(kScheme)) {
-    return std::unexpected(fmt::format("{}: only https:// URLs are supported", url));
+std::expected<Url, std::string> parseHttpUrl(std::string_view url) {
+  Url parsed;
+  parsed.https = url.starts_with("https://");
+  if (!parsed.https && !url.starts_with("http://")) {
+    return std::unexpected(fmt::format("{}: not an http:// or https:// URL", url));
   }
-  std::string_view rest = url.substr(kScheme.size());
+  parsed.port = parsed.https ? 443 : 80;
+  std::string_view rest = url.substr(parsed.https ? 8 : 7);
   const size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
-  Url parsed;
   parsed.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (parsed.target.front() == '?') parsed.target.insert(0, "/");
   std::string_view port;
@@ -64,6 +65,13 @@ std::expected<Url, std::string> parseHttpsUrl(std::string_view url) {
     parsed.port = static_cast<uint16_t>(value);
   }
   return parsed;
+}
+
+std::expected<Url, std::string> parseHttpsUrl(std::string_view url) {
+  if (!url.starts_with("https://")) {
+    return std::unexpected(fmt::format("{}: only https:// URLs are supported", url));
+  }
+  return parseHttpUrl(url);
 }
 
 struct Connection::Impl {

@@ -36,11 +36,15 @@ struct Failure {
 };
 
 struct Url {
+  bool https = true;
   std::string host;
   uint16_t port = 443;
   std::string target;  // path and query, as given (never re-encoded)
 };
-// "https://host[:port]/path?query"; other schemes are refused.
+// "http[s]://host[:port]/path?query", the port 80 or 443 when not given; other schemes are
+// refused. The errors name the URL and what is wrong with it.
+std::expected<Url, std::string> parseHttpUrl(std::string_view url);
+// The same, https:// only (the push services' endpoints).
 std::expected<Url, std::string> parseHttpsUrl(std::string_view url);
 
 class Connection : public std::enable_shared_from_this<Connection> {

@@ -41,5 +41,28 @@ TEST(HttpsUrlTest, RefusesWhatIsNotAnHttpsUrl) {
   }
 }
 
+// pushhub-bench's --url and the simulator's /stats: http:// too, with its own default port.
+TEST(HttpUrlTest, ParsesBothSchemesWithTheirDefaultPorts) {
+  auto plain = parseHttpUrl("http://127.0.0.1/stats");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->https);
+  EXPECT_EQ(plain->host, "127.0.0.1");
+  EXPECT_EQ(plain->port, 80);
+  EXPECT_EQ(plain->target, "/stats");
+  auto secure = parseHttpUrl("https://localhost:7070");
+  ASSERT_TRUE(secure.has_value());
+  EXPECT_TRUE(secure->https);
+  EXPECT_EQ(secure->port, 7070);
+  EXPECT_EQ(secure->target, "/");
+  for (const char* bad : {"ftp://host/", "127.0.0.1:8089/stats", "http://host:abc/stats",
+                          "http://host:99999", "http:///x"}) {
+    auto url = parseHttpUrl(bad);
+    EXPECT_FALSE(url.has_value()) << bad;
+    if (!url) {
+      EXPECT_NE(url.error().find(bad), std::string::npos) << url.error();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pushhub::connectors::http1

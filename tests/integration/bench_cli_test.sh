@@ -17,7 +17,8 @@ expect() {  # EXIT_CODE SUBSTRING ARGS…
   fi
 }
 expect 2 "--url: expected http://HOST:PORT" populate --url ftp://x --key k
-expect 2 "--url: bad port" populate --url http://127.0.0.1:99999 --key k
+expect 2 "--url: http://127.0.0.1:99999: bad port" populate --url http://127.0.0.1:99999 --key k
+expect 2 "--url: expected http://HOST:PORT or https://HOST:PORT, not a path" populate --url http://127.0.0.1:7070/x --key k
 expect 2 "--url https:// needs --ca-file" populate --url https://127.0.0.1:7070 --key k
 expect 2 "give --key or --key-file" populate
 expect 2 "--key-file: cannot read /nonexistent" populate --key-file /nonexistent
@@ -28,5 +29,6 @@ expect 2 "--header nocolon: expected NAME:VALUE" send --key k --header nocolon
 # Nothing listens on port 1: a clear error and exit 1, not a hang.
 expect 1 "cannot connect to 127.0.0.1:1" populate --key k --url http://127.0.0.1:1 -n 10
 expect 1 "cannot connect to 127.0.0.1:1" send --key k --url http://127.0.0.1:1
+expect 1 "http://127.0.0.1:abc/stats: bad port" send --key k --url http://127.0.0.1:1 --sim-stats http://127.0.0.1:abc/stats
 [ "$failures" = 0 ] || exit 1
-echo "pushhub-bench: 11 bad command lines refused as expected"
+echo "pushhub-bench: 13 bad command lines refused as expected"
