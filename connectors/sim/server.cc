@@ -315,9 +315,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const size_t n = co_await stream_.async_read_some(
           asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
       if (ec || closed_) break;
+      // Once the session is over, what the client still sends (streams it opened before it saw
+      // the GOAWAY) is read and dropped until it closes: see finish().
+      if (session_->finished()) continue;
       const bool more = session_->receive(std::string_view(buffer.data(), n));
       flush();
-      if (!more) break;
+      if (!more && !session_->finished()) break;
     }
     if (!closed_ && !writing_) close();
   }
@@ -352,7 +355,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (writing_ || closed_) return;
     session_->collectOutput(out_);
     if (out_.empty()) {
-      if (session_->finished()) close();
+      if (session_->finished()) finish();
       return;
     }
     writing_ = true;
@@ -373,7 +376,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       session_->collectOutput(out_);
     }
     writing_ = false;
-    if (!closed_ && session_->finished()) close();
+    if (!closed_ && session_->finished()) finish();
   }
 
   // ---- HTTP/1.1 ----
@@ -447,6 +450,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  // The HTTP/2 session is over: its GOAWAY and last answers are written. Closing the socket now,
+  // with frames the client sent meanwhile still unread, would make the kernel answer with a
+  // reset — and a reset can destroy answers the client has received but not read yet (it would
+  // send them again: duplicates). So, as HTTP servers' lingering close does: half-close, keep
+  // reading (serveHttp2 drops what arrives) until the client closes too, or a second passes.
+  void finish() {
+    if (closed_ || finishing_) return;
+    finishing_ = true;
+    boost::system::error_code ec;
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_send, ec);
+    auto timer = std::make_shared<asio::steady_timer>(*loop_.context, std::chrono::seconds(1));
+    timer->async_wait(
+        [self = shared_from_this(), timer](boost::system::error_code) { self->close(); });
+  }
+
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -465,6 +483,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string writing_buffer_;
   bool writing_ = false;
   bool closed_ = false;
+  bool finishing_ = false;
   uint64_t requests_ = 0;
 };
 
