@@ -18,8 +18,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <future>
+#include <limits>
 #include <list>
+#include <optional>
 #include <thread>
 
 #include "common/build_info.h"
@@ -38,6 +41,54 @@ namespace {
 const std::shared_ptr<spdlog::logger>& log() {
   static const auto logger = moduleLogger("api");
   return logger;
+}
+
+enum class HeadRead { kComplete, kTooLarge, kFieldTooLarge, kFailed };
+
+// Beast keeps a field's name and value in at most 65,535 bytes and throws beyond that, from inside
+// its read operation where no caller can catch it: a head whose field (with any continuation
+// lines) is longer must not reach the parser.
+constexpr size_t kMaxFieldBytes = 65'535;
+
+bool hasOversizedField(std::string_view head) {
+  size_t field = 0;
+  size_t start = head.find("\r\n");  // after the request line
+  while (start != std::string_view::npos && start + 2 < head.size()) {
+    start += 2;
+    const size_t end = head.find("\r\n", start);
+    const size_t line = (end == std::string_view::npos ? head.size() : end) - start;
+    const bool continuation = line > 0 && (head[start] == ' ' || head[start] == '\t');
+    field = continuation ? field + line : line;
+    if (field > kMaxFieldBytes) return true;
+    start = end;
+  }
+  return false;
+}
+
+// Reads until `buffer` holds a whole request head (up to and including the blank line that ends
+// its fields) within `limit` bytes. Beast's parser checks its header limit loosely (a 22,890-byte
+// head passed a 16,384 limit); this check is exact. Bytes after the head (a body, a pipelined
+// request) may be read too and stay in `buffer`.
+template <class Stream>
+asio::awaitable<HeadRead> readHead(Stream& stream, beast::flat_buffer& buffer, size_t limit,
+                                   boost::system::error_code& ec) {
+  size_t scanned = 0;
+  for (;;) {
+    const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+    const std::string_view window = data.substr(0, std::min(data.size(), limit));
+    // Resume where the last scan stopped, less the terminator's length.
+    const size_t end = window.find("\r\n\r\n", scanned > 3 ? scanned - 3 : 0);
+    if (end != std::string_view::npos) {
+      co_return hasOversizedField(window.substr(0, end + 2)) ? HeadRead::kFieldTooLarge
+                                                             : HeadRead::kComplete;
+    }
+    if (data.size() >= limit) co_return HeadRead::kTooLarge;
+    scanned = window.size();
+    const size_t n = co_await stream.async_read_some(buffer.prepare(8192),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+    buffer.commit(n);
+    if (ec) co_return HeadRead::kFailed;
+  }
 }
 
 const std::string& serverHeader() {
@@ -146,12 +197,17 @@ asio::awaitable<HttpResponse> Router::dispatch(const HttpRequest& request) const
 }
 
 struct HttpServer::Connection {
-  Connection(tcp::socket socket, uint64_t id) : stream(std::move(socket)), id(id) {}
+  Connection(tcp::socket socket, uint64_t id, asio::ip::address peer)
+      : stream(std::move(socket)), id(id), peer(peer) {}
   beast::tcp_stream stream;
   const uint64_t id;
+  const asio::ip::address peer;
   // True while waiting for the first byte of the next request: such a connection can be closed
-  // at shutdown without cutting a request.
+  // at shutdown, or to make room for a new one, without cutting a request.
   bool idle = true;
+  bool evicted = false;       // closed to make room (HttpServer::admit)
+  bool reserve = false;       // beyond http.max_connections: health and metrics only
+  bool reading_head = false;  // waiting for (the rest of) a request head
 };
 
 struct HttpServer::ShardState {
@@ -177,13 +233,33 @@ HttpServer::HttpServer(ShardSet& shards, const Router& router, HttpLimits limits
       rejected_(metrics.counter("pushhub_http_connections_rejected_total",
                                 "HTTP connections refused with 503 because http.max_connections "
                                 "was reached")),
+      rejected_per_client_(
+          metrics.counter("pushhub_http_connections_rejected_per_client_total",
+                          "HTTP connections refused with 503 because their client address held "
+                          "http.max_connections_per_client connections already")),
+      evicted_(metrics.counter("pushhub_http_connections_evicted_total",
+                               "Idle keep-alive connections closed to make room for new ones at "
+                               "http.max_connections")),
+      reserve_served_(metrics.counter("pushhub_http_reserve_connections_total",
+                                      "Connections beyond http.max_connections served from the "
+                                      "reserve for health checks and metrics")),
       timeouts_(metrics.counter("pushhub_http_timeouts_total",
                                 "HTTP connections closed for taking longer than "
                                 "http.idle_timeout_ms to send a request")),
+      header_timeouts_(metrics.counter("pushhub_http_header_timeouts_total",
+                                       "HTTP connections closed for taking longer than "
+                                       "http.header_timeout_ms to send a request head or finish "
+                                       "a TLS handshake")),
       bad_requests_(metrics.counter("pushhub_http_bad_requests_total",
                                     "HTTP requests refused as malformed or too large")),
       tls_failures_(metrics.counter("pushhub_http_tls_handshake_failures_total",
-                                    "HTTPS connections closed because the TLS handshake failed")) {
+                                    "HTTPS connections closed because the TLS handshake failed")),
+      handler_failures_(metrics.counter("pushhub_http_handler_failures_total",
+                                        "Requests answered 500 because their handler failed "
+                                        "unexpectedly (an exception; logged)")),
+      connection_failures_(metrics.counter("pushhub_http_connection_failures_total",
+                                           "Connections closed by an unexpected error in their "
+                                           "handling (an exception; logged)")) {
   const size_t per_shard = (limits.max_connections + shards.size() - 1) / shards.size();
   for (unsigned i = 0; i < shards.size(); ++i) {
     shard_states_.push_back(std::make_unique<ShardState>(i, shards.context(i), per_shard));
@@ -280,49 +356,122 @@ asio::awaitable<void> HttpServer::acceptLoop(ShardState& shard) {
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) continue;  // gone already
     accepted_.inc();
-    auto connection = std::make_unique<Connection>(std::move(socket), next_connection_id_++);
+    auto connection =
+        std::make_unique<Connection>(std::move(socket), next_connection_id_++, peer.address());
     asio::co_spawn(
         shard.context,
         [this, &shard, connection = std::move(connection)]() mutable -> asio::awaitable<void> {
-          co_await serve(shard, *connection);
+          // Nothing that goes wrong with one connection may end the shard: an exception here is
+          // a bug, logged and counted, and costs only this connection.
+          std::string failure;
+          try {
+            co_await serve(shard, *connection);
+          } catch (const std::exception& e) {
+            failure = e.what();
+          }
+          if (!failure.empty()) {
+            connection_failures_.inc();
+            log()->error("connection {}: closed by an unexpected error: {}", connection->id,
+                         failure);
+          }
         },
         asio::detached);
   }
+}
+
+bool HttpServer::claimClientSlot(const asio::ip::address& address) {
+  std::lock_guard lock(clients_mutex_);
+  size_t& held = connections_per_client_[address];
+  if (limits_.max_connections_per_client != 0 && held >= limits_.max_connections_per_client) {
+    if (held == 0) connections_per_client_.erase(address);
+    return false;
+  }
+  ++held;
+  return true;
+}
+
+void HttpServer::releaseClientSlot(const asio::ip::address& address) {
+  std::lock_guard lock(clients_mutex_);
+  auto it = connections_per_client_.find(address);
+  if (it != connections_per_client_.end() && --it->second == 0) connections_per_client_.erase(it);
+}
+
+HttpServer::Admission HttpServer::admit(ShardState& shard, Connection& connection) {
+  size_t live = 0, reserve = 0;
+  for (const Connection* other : shard.connections) {
+    if (other->evicted) continue;
+    ++live;
+    if (other->reserve) ++reserve;
+  }
+  if (live - reserve <= shard.max_connections) return Admission::kServe;
+  const auto evict = [&](Connection& other) {
+    other.evicted = true;
+    other.stream.cancel();
+    evicted_.inc();
+    log()->debug("connection {}: closed to make room for connection {}", other.id, connection.id);
+  };
+  // Full: the oldest connection waiting for a request gives its slot to the new one. It has no
+  // request in progress, so closing it loses nothing; a client reconnects when it needs to.
+  for (Connection* other : shard.connections) {
+    if (other == &connection || !other->idle || other->evicted || other->reserve) continue;
+    evict(*other);
+    return Admission::kServe;
+  }
+  connection.reserve = true;
+  if (reserve < limits_.reserve_connections) return Admission::kReserveOnly;
+  // The reserve is full too: its oldest connection still waiting for its head gives way. A health
+  // check sends its head at once, so a flood of silent sockets cannot keep it out.
+  for (Connection* other : shard.connections) {
+    if (other == &connection || !other->reserve || !other->reading_head || other->evicted) {
+      continue;
+    }
+    evict(*other);
+    return Admission::kReserveOnly;
+  }
+  connection.reserve = false;
+  return Admission::kRefuse;
 }
 
 asio::awaitable<void> HttpServer::serve(ShardState& shard, Connection& connection) {
   open_connections_.fetch_add(1);
   open_gauge_.add(1);
   const auto position = shard.connections.insert(shard.connections.end(), &connection);
+  const bool claimed = claimClientSlot(connection.peer);
   struct Cleanup {
     HttpServer& server;
     ShardState& shard;
+    Connection& connection;
     std::list<Connection*>::iterator position;
+    bool claimed;
     ~Cleanup() {
+      if (claimed) server.releaseClientSlot(connection.peer);
       shard.connections.erase(position);
       server.open_gauge_.add(-1);
       server.open_connections_.fetch_sub(1);
     }
-  } cleanup{*this, shard, position};
+  } cleanup{*this, shard, connection, position, claimed};
 
   boost::system::error_code ec;
   if (tls_) {
     asio::ssl::stream<beast::tcp_stream&> tls_stream(connection.stream, *tls_);
-    connection.stream.expires_after(limits_.idle_timeout);
+    connection.stream.expires_after(limits_.header_timeout);
     co_await tls_stream.async_handshake(asio::ssl::stream_base::server,
                                         asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       tls_failures_.inc();
+      if (ec == beast::error::timeout) header_timeouts_.inc();
       log()->debug("connection {}: TLS handshake failed: {}", connection.id, ec.message());
     } else {
-      co_await exchange(shard, connection, tls_stream);
+      co_await exchange(shard, connection, tls_stream, claimed);
       // close_notify, briefly: a client that went away must not hold the connection.
       connection.stream.expires_after(std::chrono::milliseconds(500));
       co_await tls_stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
     }
   } else {
-    co_await exchange(shard, connection, connection.stream);
+    co_await exchange(shard, connection, connection.stream, claimed);
   }
   connection.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   connection.stream.close();
@@ -331,7 +480,7 @@ asio::awaitable<void> HttpServer::serve(ShardState& shard, Connection& connectio
 
 template <class Stream>
 asio::awaitable<void> HttpServer::exchange(ShardState& shard, Connection& connection,
-                                           Stream& stream) {
+                                           Stream& stream, bool client_slot) {
   boost::system::error_code ec;
   const auto respond_and_close = [&](HttpResponse response) -> asio::awaitable<void> {
     response.set(http::field::server, serverHeader());
@@ -342,7 +491,17 @@ asio::awaitable<void> HttpServer::exchange(ShardState& shard, Connection& connec
     co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
   };
 
-  if (shard.connections.size() > shard.max_connections) {
+  if (!client_slot) {
+    rejected_per_client_.inc();
+    log()->debug("connection {}: refused, its address holds {} connections already", connection.id,
+                 limits_.max_connections_per_client);
+    co_await respond_and_close(
+        router_.error(http::status::service_unavailable,
+                      "too many connections from this address (http.max_connections_per_client)"));
+    co_return;
+  }
+  const Admission admission = admit(shard, connection);
+  if (admission == Admission::kRefuse) {
     rejected_.inc();
     co_await respond_and_close(router_.error(http::status::service_unavailable,
                                              "too many connections (http.max_connections)"));
@@ -351,24 +510,56 @@ asio::awaitable<void> HttpServer::exchange(ShardState& shard, Connection& connec
   log()->debug("connection {} opened on shard {}", connection.id, shard.index);
 
   beast::flat_buffer buffer;
+  bool first_request = true;
   for (;;) {
-    if (shard.stopping) break;
+    if (shard.stopping || connection.evicted) break;
     if (buffer.size() == 0) {
-      // Idle until the first byte of the next request arrives.
+      connection.reading_head = true;
+      // Idle until the first byte of the next request arrives; a new connection has less time
+      // to send it than a keep-alive one between requests.
       connection.idle = true;
-      connection.stream.expires_after(limits_.idle_timeout);
+      connection.stream.expires_after(first_request ? limits_.header_timeout
+                                                    : limits_.idle_timeout);
       const size_t n = co_await stream.async_read_some(
           buffer.prepare(8192), asio::redirect_error(asio::use_awaitable, ec));
       buffer.commit(n);
       connection.idle = false;
       if (ec) {
-        if (ec == beast::error::timeout) timeouts_.inc();
+        if (ec == beast::error::timeout) (first_request ? header_timeouts_ : timeouts_).inc();
         break;
       }
     }
+    first_request = false;
+
+    // The head, whole, within http.max_header_bytes and http.header_timeout_ms of its first byte.
+    connection.stream.expires_after(limits_.header_timeout);
+    connection.reading_head = true;
+    const HeadRead head = co_await readHead(stream, buffer, limits_.max_header_bytes, ec);
+    connection.reading_head = false;
+    if (head == HeadRead::kTooLarge) {
+      bad_requests_.inc();
+      co_await respond_and_close(
+          router_.error(http::status::request_header_fields_too_large,
+                        fmt::format("request header larger than {} bytes (http.max_header_bytes)",
+                                    limits_.max_header_bytes)));
+      break;
+    }
+    if (head == HeadRead::kFieldTooLarge) {
+      bad_requests_.inc();
+      co_await respond_and_close(router_.error(http::status::request_header_fields_too_large,
+                                               "a request header field is longer than 65,535 "
+                                               "bytes"));
+      break;
+    }
+    if (head == HeadRead::kFailed) {
+      if (ec == beast::error::timeout) header_timeouts_.inc();
+      break;
+    }
 
     http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+    // readHead has bounded the head exactly; Beast's own count is looser and must not refuse
+    // what was accepted.
+    parser.header_limit(std::numeric_limits<std::uint32_t>::max());
     parser.body_limit(limits_.max_body_bytes);
     connection.stream.expires_after(limits_.idle_timeout);
     co_await http::async_read(stream, buffer, parser,
@@ -398,8 +589,37 @@ asio::awaitable<void> HttpServer::exchange(ShardState& shard, Connection& connec
     }
 
     HttpRequest request = parser.release();
-    HttpResponse response = co_await router_.dispatch(request);
-    const bool keep_alive = request.keep_alive() && !shard.stopping;
+    if (admission == Admission::kReserveOnly) {
+      const std::string_view target = request.target();
+      const std::string_view path = target.substr(0, target.find('?'));
+      if (std::find(limits_.reserve_paths.begin(), limits_.reserve_paths.end(), path) ==
+          limits_.reserve_paths.end()) {
+        rejected_.inc();
+        co_await respond_and_close(router_.error(http::status::service_unavailable,
+                                                 "too many connections (http.max_connections)"));
+        break;
+      }
+      reserve_served_.inc();
+    }
+    std::optional<HttpResponse> answer;
+    std::string failure;
+    try {
+      answer = co_await router_.dispatch(request);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!answer) {
+      // A handler must not throw; one that does costs its request, not the shard.
+      handler_failures_.inc();
+      log()->error("connection {}: {} {} failed: {}", connection.id,
+                   std::string(http::to_string(request.method())),
+                   std::string(request.target().substr(0, request.target().find('?'))), failure);
+      answer = router_.error(http::status::internal_server_error,
+                             "the server failed to handle this request (logged)");
+    }
+    HttpResponse& response = *answer;
+    const bool keep_alive =
+        request.keep_alive() && !shard.stopping && admission == Admission::kServe;
     response.version(request.version());
     response.set(http::field::server, serverHeader());
     response.keep_alive(keep_alive);
@@ -407,7 +627,7 @@ asio::awaitable<void> HttpServer::exchange(ShardState& shard, Connection& connec
     responsesCounter(response.result_int()).inc();
     connection.stream.expires_after(limits_.idle_timeout);
     co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || !keep_alive) break;
+    if (ec || !keep_alive || admission == Admission::kReserveOnly) break;
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -12,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -71,10 +73,22 @@ class Router {
 };
 
 struct HttpLimits {
+  // The request line, the fields and the blank line that ends them, exactly.
   size_t max_header_bytes = 16 << 10;
   size_t max_body_bytes = 4 << 20;
+  // How long a keep-alive connection may wait between requests, and a request's body may take.
   std::chrono::milliseconds idle_timeout{60'000};
+  // How long a TLS handshake, a new connection's first byte and a request head (from its first
+  // byte) may take: shorter than idle_timeout, so slow or silent clients give their slot back.
+  std::chrono::milliseconds header_timeout{10'000};
   size_t max_connections = 10'000;
+  // Connections one client address may hold open at once (0: no limit).
+  size_t max_connections_per_client = 1'000;
+  // Beyond max_connections, when no idle keep-alive connection can be closed to make room, this
+  // many more connections per shard are served for these paths only (health checks and metrics
+  // stay answerable under a flood); everything else is answered 503.
+  size_t reserve_connections = 8;
+  std::vector<std::string> reserve_paths = {"/healthz", "/metrics"};
 };
 
 // HTTP/1.1 with keep-alive (Boost.Beast) on every shard: each shard has its own listening socket
@@ -112,11 +126,21 @@ class HttpServer {
   struct Connection;
   struct ShardState;
 
+  enum class Admission { kServe, kReserveOnly, kRefuse };
+
   boost::asio::awaitable<void> acceptLoop(ShardState& shard);
+  // Whether a connection just opened on `shard` may be served, making room by closing the
+  // shard's oldest idle keep-alive connection when the shard is full.
+  Admission admit(ShardState& shard, Connection& connection);
+  // Per-client-address accounting across shards; false when the address is at its limit.
+  bool claimClientSlot(const boost::asio::ip::address& address);
+  void releaseClientSlot(const boost::asio::ip::address& address);
   boost::asio::awaitable<void> serve(ShardState& shard, Connection& connection);
   // The requests of one connection, over the plain TCP stream or its TLS layer.
+  // `client_slot`: whether the client's address was under http.max_connections_per_client.
   template <class Stream>
-  boost::asio::awaitable<void> exchange(ShardState& shard, Connection& connection, Stream& stream);
+  boost::asio::awaitable<void> exchange(ShardState& shard, Connection& connection, Stream& stream,
+                                        bool client_slot);
   Counter& responsesCounter(unsigned status);
   // Runs `fn(shard)` on every shard's loop and waits until all have run it.
   void onEveryShard(const std::function<void(ShardState&)>& fn);
@@ -131,13 +155,21 @@ class HttpServer {
   std::atomic<size_t> open_connections_{0};
   std::atomic<size_t> accept_loops_{0};
   std::atomic<uint64_t> next_connection_id_{1};
+  std::mutex clients_mutex_;
+  std::map<boost::asio::ip::address, size_t> connections_per_client_;  // under clients_mutex_
 
   Gauge& open_gauge_;
   Counter& accepted_;
   Counter& rejected_;
+  Counter& rejected_per_client_;
+  Counter& evicted_;
+  Counter& reserve_served_;
   Counter& timeouts_;
+  Counter& header_timeouts_;
   Counter& bad_requests_;
   Counter& tls_failures_;
+  Counter& handler_failures_;
+  Counter& connection_failures_;
   std::array<std::atomic<Counter*>, 600> responses_{};
 };
 

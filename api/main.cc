@@ -59,6 +59,11 @@ std::optional<Config> buildConfig(const Overrides& o) {
       return std::nullopt;
     }
   }
+  // Checked here, with the rest of the configuration, so that bad rules are a usage error (2).
+  if (auto rules = pushhub::api::parseSasRules(config->auth.rules); !rules) {
+    fmt::print(stderr, "pushhub: auth.rules: {}\n", rules.error());
+    return std::nullopt;
+  }
   return *config;
 }
 

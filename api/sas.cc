@@ -8,10 +8,20 @@
 #include <cctype>
 #include <unordered_map>
 
+#include "common/log.h"
 #include "common/url.h"
 #include "connectors/jwt.h"
 
 namespace pushhub::api {
+
+namespace {
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto logger = moduleLogger("auth");
+  return logger;
+}
+
+}  // namespace
 
 namespace {
 
@@ -165,6 +175,12 @@ std::string makeSasToken(std::string_view resource_uri, const SasRule& rule, int
                      percentEncode(rule.name));
 }
 
+SasAuthenticator::SasAuthenticator(std::vector<SasRule> namespace_rules,
+                                   std::string_view public_url)
+    : namespace_rules_(std::move(namespace_rules)), public_base_(withoutScheme(lower(public_url))) {
+  while (!public_base_.empty() && public_base_.back() == '/') public_base_.pop_back();
+}
+
 void SasAuthenticator::setHubRules(const std::string& hub, std::vector<SasRule> rules) {
   std::lock_guard lock(mutex_);
   hub_rules_[hub] = std::move(rules);
@@ -175,7 +191,8 @@ std::expected<SasRule, AuthFailure> SasAuthenticator::check(std::string_view aut
                                                             std::string_view path,
                                                             std::string_view hub, uint8_t needed,
                                                             int64_t now_seconds) const {
-  const auto unauthorized = [](std::string detail) {
+  const auto unauthorized = [&](std::string detail) {
+    log()->debug("401 for {}: {}", path, detail);
     return std::unexpected(AuthFailure{401, std::move(detail)});
   };
   auto token = parseSasToken(authorization);
@@ -184,7 +201,8 @@ std::expected<SasRule, AuthFailure> SasAuthenticator::check(std::string_view aut
 
   // The resource must be the request URL or a path prefix of it (segment-wise).
   std::string resource = withoutScheme(token->resource);
-  const std::string target = lower(host) + std::string(path);
+  const std::string target =
+      (public_base_.empty() ? lower(host) : public_base_) + std::string(path);
   if (!resource.empty() && resource.back() == '/') resource.pop_back();
   const bool covers =
       target == resource || (target.size() > resource.size() && target.starts_with(resource) &&
@@ -239,9 +257,10 @@ std::expected<SasRule, AuthFailure> SasAuthenticator::check(std::string_view aut
   const uint8_t granted =
       (rule->rights & kManage) != 0 ? (kListen | kSend | kManage) : rule->rights;
   if ((granted & needed) != needed) {
-    return std::unexpected(
-        AuthFailure{403, fmt::format("rule \"{}\" grants {}, this needs {}", rule->name,
-                                     rightsText(rule->rights), rightsText(needed))});
+    auto detail = fmt::format("rule \"{}\" grants {}, this needs {}", rule->name,
+                              rightsText(rule->rights), rightsText(needed));
+    log()->debug("403 for {}: {}", path, detail);
+    return std::unexpected(AuthFailure{403, std::move(detail)});
   }
   return *rule;
 }

@@ -63,12 +63,15 @@ struct AuthFailure {
 // Thread-safe.
 class SasAuthenticator {
  public:
-  explicit SasAuthenticator(std::vector<SasRule> namespace_rules)
-      : namespace_rules_(std::move(namespace_rules)) {}
+  // `public_url` ("https://push.example.com", optionally with a path prefix): the URL clients
+  // reach pushhub at. When set, a token's resource is checked against it instead of the Host
+  // header the client sends, which a client chooses freely.
+  explicit SasAuthenticator(std::vector<SasRule> namespace_rules, std::string_view public_url = {});
 
   void setHubRules(const std::string& hub, std::vector<SasRule> rules);
 
-  // `host` is the request's Host header, `path` its target without the query ("/demo/messages"),
+  // `host` is the request's Host header (ignored when a public URL is set), `path` its target
+  // without the query ("/demo/messages"),
   // `hub` the hub the request is about (empty for namespace-level requests). The token's
   // resource must cover host + path (any scheme), the rule must exist at the namespace or on that
   // hub, the signature must match (constant-time), the token must not have expired, and the rule
@@ -79,6 +82,7 @@ class SasAuthenticator {
 
  private:
   std::vector<SasRule> namespace_rules_;
+  std::string public_base_;  // the public URL without its scheme, lower-case; empty: Host header
   mutable std::mutex mutex_;
   std::map<std::string, std::vector<SasRule>, std::less<>> hub_rules_;
 };

@@ -4,6 +4,7 @@
 
 #include "common/build_info.h"
 #include "common/log.h"
+#include "hub/render.h"
 
 namespace pushhub::api {
 
@@ -73,6 +74,7 @@ std::expected<void, std::string> Server::start() {
   store_options.partitions = config_.installations.partitions;
   store_options.limits = config_.installations.limits;
   store_options.rebuild_threads = config_.shardCount();
+  store_options.check_templates = hub::checkTemplates;
   auto installations = storage::InstallationStore::open(*database_, store_options);
   if (!installations) return std::unexpected(installations.error());
   installations_ = std::move(*installations);
@@ -89,7 +91,9 @@ std::expected<void, std::string> Server::start() {
       .max_header_bytes = config_.http.max_header_bytes,
       .max_body_bytes = config_.http.max_body_bytes,
       .idle_timeout = config_.http.idle_timeout,
+      .header_timeout = config_.http.header_timeout,
       .max_connections = config_.http.max_connections,
+      .max_connections_per_client = config_.http.max_connections_per_client,
   };
   // Clients are Azure SDKs: errors before any handler runs (404, 405, 413, 431, 503) in Azure's
   // XML form too.
@@ -142,7 +146,7 @@ std::expected<void, std::string> Server::start() {
   }
   auto rules = parseSasRules(config_.auth.rules);
   if (!rules) return std::unexpected("auth.rules: " + rules.error());
-  auth_ = std::make_unique<SasAuthenticator>(std::move(*rules));
+  auth_ = std::make_unique<SasAuthenticator>(std::move(*rules), config_.auth.public_url);
   AzureApi::Options azure_options;
   azure_options.scheme = http_->tls() ? "https" : "http";
   azure_ = std::make_unique<AzureApi>(*engine_, *installations_, *auth_, azure_options);

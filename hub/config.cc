@@ -114,9 +114,26 @@ const std::vector<ConfigKey> kKeys = {
        return setMillis(c.http.idle_timeout, v, 100, 3'600'000);
      },
      [](const Config& c) { return std::to_string(c.http.idle_timeout.count()); }},
+    {"http", "header_timeout_ms", ValueKind::kInteger,
+     "A new connection must finish its TLS handshake, send its first byte, and send each request "
+     "head (from the head's first byte) within this; shorter than idle_timeout_ms so that silent "
+     "or slow clients give their connection slot back.",
+     [](Config& c, const ConfigValue& v) {
+       return setMillis(c.http.header_timeout, v, 100, 3'600'000);
+     },
+     [](const Config& c) { return std::to_string(c.http.header_timeout.count()); }},
+    {"http", "max_connections_per_client", ValueKind::kInteger,
+     "Open connections one client address may hold at once; more are answered 503 and closed. "
+     "0: no limit.",
+     [](Config& c, const ConfigValue& v) {
+       return setInt(c.http.max_connections_per_client, v, 0, 1'000'000);
+     },
+     [](const Config& c) { return std::to_string(c.http.max_connections_per_client); }},
     {"http", "max_connections", ValueKind::kInteger,
-     "Open client connections allowed at once (shared evenly by the shards); connections beyond "
-     "it are answered 503 and closed.",
+     "Open client connections allowed at once (shared evenly by the shards). At the limit a new "
+     "connection closes the oldest idle keep-alive connection of its shard; when none is idle it "
+     "is answered 503 and closed, except that a small reserve still answers /healthz and "
+     "/metrics.",
      [](Config& c, const ConfigValue& v) {
        return setInt(c.http.max_connections, v, 1, 1'000'000);
      },
@@ -154,6 +171,26 @@ const std::vector<ConfigKey> kKeys = {
        return std::nullopt;
      },
      [](const Config& c) { return tomlString(c.auth.rules.empty() ? "" : "<set>"); }},
+    {"auth", "public_url", ValueKind::kString,
+     "The URL clients reach pushhub at (\"https://push.example.com\", a path prefix allowed when a "
+     "proxy strips it). When set, a Shared Access Signature's resource (sr) must cover this URL "
+     "plus the request's path; when empty, it is checked against the Host header the client "
+     "sends, which the client chooses. Set it in production.",
+     [](Config& c, const ConfigValue& v) -> Problem {
+       const std::string url = asString(v);
+       if (!url.empty()) {
+         const size_t scheme = url.find("://");
+         const std::string_view prefix = std::string_view(url).substr(0, scheme);
+         if (scheme == std::string::npos || (prefix != "http" && prefix != "https") ||
+             url.size() == scheme + 3 || url.find_first_of("?# ") != std::string::npos) {
+           return fmt::format("{} is not an http:// or https:// URL without query or fragment",
+                              tomlString(url));
+         }
+       }
+       c.auth.public_url = url;
+       return std::nullopt;
+     },
+     [](const Config& c) { return tomlString(c.auth.public_url); }},
     {"engine", "hubs", ValueKind::kString,
      "Hubs this process serves and where their push-service credentials are: \"name=file,…\", "
      "each file a hub definition (JSON, the shape `pushhub-sim keygen` writes to "

@@ -31,7 +31,9 @@ struct Config {
     size_t max_header_bytes = 16 << 10;
     size_t max_body_bytes = 4 << 20;
     std::chrono::milliseconds idle_timeout{60'000};
+    std::chrono::milliseconds header_timeout{10'000};
     size_t max_connections = 10'000;
+    size_t max_connections_per_client = 1'000;
     // Both set: the API speaks HTTPS (TLS 1.2+) with this certificate chain and key (PEM).
     std::string tls_cert_file;
     std::string tls_key_file;
@@ -58,6 +60,9 @@ struct Config {
   struct Auth {
     // Namespace-level SAS rules: "name=key:Listen,Send,Manage;…" (api/sas.h).
     std::string rules;
+    // The URL clients reach pushhub at; when set, SAS resources are checked against it rather
+    // than the Host header. Empty: the Host header.
+    std::string public_url;
   } auth;
   struct Kafka {
     std::string brokers;  // empty: no Kafka intake

@@ -16,6 +16,7 @@ namespace {
 
 using pushhub::testing::HttpClient;
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace asio = boost::asio;
 
 class HttpServerTest : public ::testing::Test {
@@ -35,6 +36,14 @@ class HttpServerTest : public ::testing::Test {
                                            std::chrono::milliseconds(300));
                   co_await timer.async_wait(asio::use_awaitable);
                   co_return textResponse("finally\n", "text/plain");
+                });
+    router_.add(http::verb::get, "/throw", [](const HttpRequest&) -> asio::awaitable<HttpResponse> {
+      throw std::runtime_error("a handler's bug");
+      co_return textResponse("unreachable", "text/plain");
+    });
+    router_.add(http::verb::get, "/healthz",
+                [](const HttpRequest&) -> asio::awaitable<HttpResponse> {
+                  co_return textResponse("ok\n", "text/plain");
                 });
     router_.addPattern(
         http::verb::get, "/{hub}/messages/$batch",
@@ -168,30 +177,130 @@ TEST_F(HttpServerTest, ClosesConnectionIdleLongerThanTheTimeout) {
   EXPECT_THAT(metrics_.renderPrometheus(), HasSubstr("pushhub_http_timeouts_total 1"));
 }
 
-TEST_F(HttpServerTest, ClosesConnectionThatSendsOnlyPartOfARequest) {
-  startServer(HttpLimits{.idle_timeout = std::chrono::milliseconds(200)});
-  HttpClient client(port());
-  client.sendRaw("GET /hello HTTP/1.1\r\nHost:");
-  EXPECT_TRUE(client.serverClosed(3000));
+TEST_F(HttpServerTest, ClosesConnectionThatSendsOnlyPartOfAHeadWithinTheHeaderTimeout) {
+  // The head has its own, shorter deadline than the keep-alive idle time.
+  startServer(HttpLimits{.idle_timeout = std::chrono::seconds(60),
+                         .header_timeout = std::chrono::milliseconds(200)});
+  HttpClient slow(port());
+  slow.sendRaw("GET /hello HTTP/1.1\r\nHost:");
+  HttpClient silent(port());  // connects and sends nothing
+  HttpClient kept(port());
+  EXPECT_EQ(kept.request("GET", "/hello").status, 200u);
+  EXPECT_TRUE(slow.serverClosed(3000));
+  EXPECT_TRUE(silent.serverClosed(3000));
+  // A keep-alive connection between requests waits for idle_timeout, not header_timeout.
+  EXPECT_FALSE(kept.serverClosed(600));
+  EXPECT_EQ(kept.request("GET", "/hello").status, 200u);
+  EXPECT_THAT(metrics_.renderPrometheus(), HasSubstr("pushhub_http_header_timeouts_total 2"));
 }
 
-TEST_F(HttpServerTest, RefusesConnectionsBeyondTheLimitWith503) {
-  // Two shards share a limit of 2: one connection each, whichever shard the kernel picks.
+TEST_F(HttpServerTest, HeaderLimitIsExact) {
+  startServer(HttpLimits{.max_header_bytes = 1024});
+  const auto head = [](size_t size) {
+    std::string start = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+    const std::string end = "\r\n\r\n";
+    return start + std::string(size - start.size() - end.size(), 'a') + end;
+  };
+  ASSERT_EQ(head(1024).size(), 1024u);
+  HttpClient fits(port());
+  EXPECT_EQ(fits.raw(head(1024)).status, 200u);
+  HttpClient over(port());
+  EXPECT_EQ(over.raw(head(1025)).status, 431u);
+  EXPECT_TRUE(over.serverClosed());
+  // Arriving in pieces changes nothing.
+  HttpClient trickle(port());
+  const std::string big = head(1025);
+  for (size_t i = 0; i < big.size(); i += 100) trickle.sendRaw(big.substr(i, 100));
+  EXPECT_EQ(trickle.readReply().status, 431u);
+}
+
+TEST_F(HttpServerTest, AHeaderFieldOver64KiBIsRefusedWith431NotACrash) {
+  // Beast stores a field value in at most 65,535 bytes and throws beyond: that exception ended
+  // the process when http.max_header_bytes allowed such a field.
+  startServer(HttpLimits{.max_header_bytes = 1 << 20});
+  HttpClient client(port());
+  auto reply = client.raw("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(70'000, 'a') +
+                          "\r\n\r\n");
+  EXPECT_EQ(reply.status, 431u);
+  EXPECT_THAT(reply.body, HasSubstr("65,535"));
+  HttpClient after(port());
+  EXPECT_EQ(after.request("GET", "/hello").status, 200u);
+}
+
+TEST_F(HttpServerTest, AHandlerThatThrowsCostsItsRequestOnly) {
+  startServer();
+  HttpClient client(port());
+  auto reply = client.request("GET", "/throw");
+  EXPECT_EQ(reply.status, 500u);
+  EXPECT_THAT(reply.body, Not(HasSubstr("a handler's bug")));  // logged, not echoed
+  EXPECT_EQ(client.request("GET", "/hello").status, 200u);
+  EXPECT_THAT(metrics_.renderPrometheus(), HasSubstr("pushhub_http_handler_failures_total 1"));
+}
+
+TEST_F(HttpServerTest, AtTheLimitANewConnectionClosesTheOldestIdleOne) {
+  // Two shards share a limit of 2: one connection each. Every client is idle after its request,
+  // so each new one takes an idle one's slot instead of being refused.
   startServer(HttpLimits{.max_connections = 2});
   std::vector<std::unique_ptr<HttpClient>> clients;
-  unsigned refused = 0;
   for (int i = 0; i < 8; ++i) {
     auto client = std::make_unique<HttpClient>(port());
-    auto reply = client->request("GET", "/hello");
-    if (reply.status == 503) {
-      ++refused;
-      EXPECT_THAT(reply.body, HasSubstr("http.max_connections"));
-    } else {
-      EXPECT_EQ(reply.status, 200u);
-    }
+    EXPECT_EQ(client->request("GET", "/hello").status, 200u) << i;
     clients.push_back(std::move(client));
   }
-  EXPECT_GE(refused, 6u);
+  unsigned closed = 0;
+  for (auto& client : clients) closed += client->serverClosed(200) ? 1 : 0;
+  EXPECT_GE(closed, 6u);
+  EXPECT_THAT(metrics_.renderPrometheus(),
+              ::testing::ContainsRegex("pushhub_http_connections_evicted_total [678]\n"));
+}
+
+TEST_F(HttpServerTest, WhenNothingIsIdleRefusesWith503ButTheReserveAnswersHealth) {
+  // One connection per shard, one more per shard in reserve. Twenty clients that send half a
+  // head hold every normal slot (none is idle) and fill the reserve.
+  startServer(HttpLimits{.max_connections = 2, .reserve_connections = 1});
+  std::vector<std::unique_ptr<HttpClient>> busy;
+  for (int i = 0; i < 20; ++i) {
+    busy.push_back(std::make_unique<HttpClient>(port()));
+    busy.back()->sendRaw("GET /hello HTTP/1.1\r\nHost:");
+  }
+  unsigned refused = 0;
+  for (auto& client : busy) {
+    if (client->serverClosed(100)) ++refused;
+  }
+  EXPECT_GE(refused, 16u);
+  // A health check still gets through (taking a reserve slot from a client with half a head) …
+  HttpClient health(port());
+  auto reply = health.request("GET", "/healthz");
+  EXPECT_EQ(reply.status, 200u);
+  EXPECT_FALSE(reply.keep_alive);
+  // … and anything else is refused.
+  HttpClient other(port());
+  auto refused_reply = other.request("GET", "/hello");
+  EXPECT_EQ(refused_reply.status, 503u);
+  EXPECT_THAT(refused_reply.body, HasSubstr("http.max_connections"));
+  EXPECT_THAT(metrics_.renderPrometheus(), HasSubstr("pushhub_http_reserve_connections_total 1"));
+}
+
+TEST_F(HttpServerTest, RefusesConnectionsBeyondThePerClientLimit) {
+  startServer(HttpLimits{.max_connections_per_client = 3});
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<HttpClient>(port()));
+    EXPECT_EQ(clients.back()->request("GET", "/hello").status, 200u);
+  }
+  HttpClient fourth(port());
+  auto reply = fourth.request("GET", "/hello");
+  EXPECT_EQ(reply.status, 503u);
+  EXPECT_THAT(reply.body, HasSubstr("http.max_connections_per_client"));
+  // A closed connection gives its slot back.
+  clients.pop_back();
+  unsigned status = 0;
+  for (int attempt = 0; attempt < 100 && status != 200u; ++attempt) {
+    HttpClient again(port());
+    status = again.request("GET", "/hello").status;
+    if (status != 200u) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(status, 200u);
 }
 
 TEST_F(HttpServerTest, StopClosesIdleConnectionsAndFinishesRequestsInProgress) {

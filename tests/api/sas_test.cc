@@ -6,6 +6,12 @@
 
 #include "api/sas.h"
 
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <sstream>
+
+#include "common/log.h"
+
 namespace pushhub::api {
 namespace {
 
@@ -34,6 +40,49 @@ TEST(Sas, AcceptsTheNamespaceRootAsTheJsSdkSignsItAndTheHubUrlAsTheDocsDo) {
     auto ok = auth.check(header, "ns.example.com", "/demo/messages", "demo", kSend, kNow);
     EXPECT_TRUE(ok.has_value()) << resource << ": " << ok.error().detail;
   }
+}
+
+TEST(Sas, WithAPublicUrlTheResourceIsCheckedAgainstItNotTheClientsHostHeader) {
+  SasAuthenticator auth({kFull}, "https://Push.Example.com/");
+  const auto header = makeSasToken("https://push.example.com/", kFull, kNow + 3600);
+  // Whatever Host the client claims, the public URL decides.
+  EXPECT_TRUE(auth.check(header, "anything.invalid", "/demo/messages", "demo", kSend, kNow));
+  const auto forged = makeSasToken("https://evil.example.org/", kFull, kNow + 3600);
+  auto refused = auth.check(forged, "evil.example.org", "/demo/messages", "demo", kSend, kNow);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_THAT(refused.error().detail, HasSubstr("does not cover"));
+  // Without one, the Host header is what the resource must cover (Azure-compatible default).
+  SasAuthenticator by_host({kFull});
+  EXPECT_TRUE(by_host.check(forged, "evil.example.org", "/demo/messages", "demo", kSend, kNow));
+  // A path prefix a proxy strips.
+  SasAuthenticator prefixed({kFull}, "https://example.com/push");
+  EXPECT_TRUE(prefixed.check(makeSasToken("https://example.com/push/demo", kFull, kNow + 60),
+                             "internal:7070", "/demo/messages", "demo", kSend, kNow));
+}
+
+TEST(Sas, RefusalsAreLoggedAtDebugWithTheReasonNeverTheToken) {
+  std::ostringstream captured;
+  auto logger = moduleLogger("auth");
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(captured);
+  logger->sinks().push_back(sink);
+  const auto level = logger->level();
+  logger->set_level(spdlog::level::debug);
+  auto auth = authenticator();
+  const auto expired = makeSasToken("https://ns.example.com/", kFull, kNow - 1);
+  EXPECT_FALSE(auth.check(expired, "ns.example.com", "/demo/messages", "demo", kSend, kNow));
+  const auto listen = makeSasToken("https://ns.example.com/", kListenOnly, kNow + 60);
+  EXPECT_FALSE(auth.check(listen, "ns.example.com", "/demo/messages", "demo", kSend, kNow));
+  logger->sinks().pop_back();
+  logger->set_level(level);
+  EXPECT_THAT(captured.str(),
+              HasSubstr("401 for /demo/messages: the SharedAccessSignature has expired"));
+  EXPECT_THAT(
+      captured.str(),
+      HasSubstr(
+          "403 for /demo/messages: rule \"DefaultListenSharedAccessSignature\" grants Listen"));
+  const std::string signature = expired.substr(expired.find("sig=") + 4, 20);
+  EXPECT_THAT(captured.str(), Not(HasSubstr(signature)));
+  EXPECT_THAT(captured.str(), Not(HasSubstr("key-")));
 }
 
 TEST(Sas, RefusesWithTheRightStatusAndNeverShowsTheKey) {

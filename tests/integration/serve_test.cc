@@ -143,6 +143,18 @@ TEST(Serve, StopsOnAnUnknownEnvironmentVariable) {
               HasSubstr("config error: environment PUSHHUB_SERVER_PORT: unknown variable"));
 }
 
+TEST(Serve, BadAuthRulesAndPublicUrlAreUsageErrorsThatNeverShowTheKey) {
+  ChildProcess rules(PUSHHUB_BINARY, {"serve"}, {{"PUSHHUB_AUTH_RULES", "Root=s3cret-key"}});
+  EXPECT_EQ(rules.waitForExit(10s), 2);
+  rules.drainOutput(2s);
+  EXPECT_THAT(rules.output(), HasSubstr("pushhub: auth.rules: a rule is name=key:rights"));
+  EXPECT_THAT(rules.output(), Not(HasSubstr("s3cret")));
+  ChildProcess url(PUSHHUB_BINARY, {"serve"}, {{"PUSHHUB_AUTH_PUBLIC_URL", "push.example.com"}});
+  EXPECT_EQ(url.waitForExit(10s), 2);
+  url.drainOutput(2s);
+  EXPECT_THAT(url.output(), HasSubstr("auth.public_url"));
+}
+
 TEST(Serve, RefusesAHalfOrUnreadableTlsConfiguration) {
   TempDir dir;
   const std::string data = (dir.path() / "data").string();
