@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "api/azure_common.h"
+#include "common/json_parse.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "connectors/tls.h"
@@ -92,9 +93,9 @@ AdminApi::AdminApi(hub::Engine& engine, storage::Database& database, SasAuthenti
 
 std::expected<void, std::string> AdminApi::install(const std::string& hub, std::string_view json) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject())
-    return std::unexpected("the body is not a JSON object");
+  if (auto ok = parseJson(doc, json); !ok)
+    return std::unexpected("the body is not JSON " + ok.error());
+  if (!doc.IsObject()) return std::unexpected("the body is not a JSON object");
   auto rules = parseRules(doc);
   if (!rules) return std::unexpected(rules.error());
   // Relative file names (private_key_file, ca_file …) are the server's working directory's.

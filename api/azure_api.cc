@@ -2,6 +2,7 @@
 
 #include "api/azure_common.h"
 #include "api/multipart.h"
+#include "common/json_parse.h"
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
@@ -310,8 +311,15 @@ asio::awaitable<HttpResponse> AzureApi::send(const HttpRequest& request, const P
     const MultipartPart* notification = nullptr;
     const MultipartPart* devices = nullptr;
     for (const auto& part : *parts) {
-      if (part.name() == "notification") notification = &part;
-      if (part.name() == "devices") devices = &part;
+      for (auto [name, slot] : {std::pair{"notification", &notification}, {"devices", &devices}}) {
+        if (part.name() != name) continue;
+        if (*slot != nullptr) {
+          co_return azureError(
+              http::status::bad_request,
+              fmt::format("a batch has one part named {}, this one has two", name));
+        }
+        *slot = &part;
+      }
     }
     if (notification == nullptr || devices == nullptr) {
       co_return azureError(http::status::bad_request,
@@ -320,8 +328,10 @@ asio::awaitable<HttpResponse> AzureApi::send(const HttpRequest& request, const P
     }
     body = notification->body;
     rapidjson::Document doc;
-    doc.Parse(devices->body.data(), devices->body.size());
-    if (doc.HasParseError() || !doc.IsArray()) {
+    if (auto ok = parseJson(doc, devices->body); !ok) {
+      co_return azureError(http::status::bad_request, "the devices part is not JSON " + ok.error());
+    }
+    if (!doc.IsArray()) {
       co_return azureError(http::status::bad_request,
                            "the devices part is not a JSON array of device handles");
     }
@@ -344,8 +354,11 @@ asio::awaitable<HttpResponse> AzureApi::send(const HttpRequest& request, const P
   if (n.content.kind == hub::NotificationContent::Kind::kTemplate) {
     // A JSON object with only string properties.
     rapidjson::Document doc;
-    doc.Parse(body.data(), body.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
+    if (auto ok = parseJson(doc, body); !ok) {
+      co_return azureError(http::status::bad_request,
+                           "a template notification's body is not JSON " + ok.error());
+    }
+    if (!doc.IsObject()) {
       co_return azureError(http::status::bad_request,
                            "a template notification's body is a JSON object of string properties");
     }

@@ -2,42 +2,9 @@
 
 #include <cstdint>
 
+#include "common/text.h"
+
 namespace pushhub {
-namespace {
-
-// Length of the valid UTF-8 sequence starting at text[i], or 0 when the bytes there are not one
-// (overlong forms, surrogates and code points above U+10FFFF are invalid).
-size_t validUtf8Length(std::string_view text, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<uint8_t>(text[k]); };
-  const uint8_t lead = byte(i);
-  size_t length = 0;
-  uint32_t code_point = 0;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-    code_point = lead & 0x1Fu;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    code_point = lead & 0x0Fu;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    code_point = lead & 0x07u;
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  for (size_t k = 1; k < length; ++k) {
-    const uint8_t continuation = byte(i + k);
-    if ((continuation & 0xC0u) != 0x80u) return 0;
-    code_point = (code_point << 6) | (continuation & 0x3Fu);
-  }
-  if (length == 3 && (code_point < 0x800 || (code_point >= 0xD800 && code_point <= 0xDFFF))) {
-    return 0;
-  }
-  if (length == 4 && (code_point < 0x10000 || code_point > 0x10FFFF)) return 0;
-  return length;
-}
-
-}  // namespace
 
 void appendJsonEscaped(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -58,7 +25,7 @@ void appendJsonEscaped(std::string& out, std::string_view text) {
     }
     const auto c = static_cast<uint8_t>(text[i]);
     if (c >= 0x80) {
-      const size_t length = validUtf8Length(text, i);
+      const size_t length = utf8SequenceLength(text, i);
       if (length == 0) {
         out += "\\ufffd";
         ++i;

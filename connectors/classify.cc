@@ -1,4 +1,5 @@
 #include "connectors/classify.h"
+#include "common/json_parse.h"
 
 #include <rapidjson/document.h>
 
@@ -129,8 +130,7 @@ std::optional<std::chrono::seconds> parseDelaySeconds(std::string_view value) {
 Classification classifyApns(int status, std::string_view body) {
   if (status == 200) return make(Action::kDone, kSuccess, "");
   rapidjson::Document document;
-  document.Parse(body.data(), body.size());
-  const std::string_view reason = document.HasParseError() ? "" : stringMember(document, "reason");
+  const std::string_view reason = parseJson(document, body) ? stringMember(document, "reason") : "";
   auto it = std::find_if(kApnsReasons.begin(), kApnsReasons.end(),
                          [&](const ApnsReason& r) { return r.reason == reason; });
   if (it != kApnsReasons.end()) return make(it->action, it->outcome, reason);
@@ -144,11 +144,11 @@ Classification classifyApns(int status, std::string_view body) {
 Classification classifyFcm(int status, std::string_view body, std::string_view retry_after) {
   if (status == 200) return make(Action::kDone, kSuccess, "");
   rapidjson::Document document;
-  document.Parse(body.data(), body.size());
+  const bool parsed = parseJson(document, body).has_value();
   std::string_view error_code;
   std::string_view message;
   std::string_view rpc_status;
-  if (!document.HasParseError() && document.IsObject() && document.HasMember("error")) {
+  if (parsed && document.IsObject() && document.HasMember("error")) {
     const rapidjson::Value& error = document["error"];
     message = stringMember(error, "message");
     rpc_status = stringMember(error, "status");

@@ -1,4 +1,5 @@
 #include "connectors/fcm_protocol.h"
+#include "common/json_parse.h"
 
 namespace pushhub::connectors {
 namespace {
@@ -56,8 +57,7 @@ size_t fcmPayloadSize(const rapidjson::Value& message) {
 std::optional<size_t> fcmPayloadSize(std::string_view message_json, size_t limit) {
   if (message_json.size() <= limit) return message_json.size();
   rapidjson::Document document;
-  document.Parse(message_json.data(), message_json.size());
-  if (document.HasParseError() || !document.IsObject()) return std::nullopt;
+  if (!parseJson(document, message_json) || !document.IsObject()) return std::nullopt;
   return fcmPayloadSize(document);
 }
 

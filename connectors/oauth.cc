@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/json.h"
+#include "common/json_parse.h"
 #include "common/url.h"
 
 namespace pushhub::connectors {
@@ -71,9 +72,9 @@ void AccessTokenSource::get(asio::io_context& io, Ready ready) {
           return;
         }
         rapidjson::Document json;
-        json.Parse(result->body.data(), result->body.size());
+        const bool parsed = parseJson(json, result->body).has_value();
         const auto text = [&](const char* name) -> std::string {
-          if (json.HasParseError() || !json.IsObject() || !json.HasMember(name)) return "";
+          if (!parsed || !json.IsObject() || !json.HasMember(name)) return "";
           const auto& v = json[name];
           if (v.IsString()) return v.GetString();
           if (v.IsInt64()) return std::to_string(v.GetInt64());
@@ -155,8 +156,7 @@ void BearerAuth::refuse(const std::shared_ptr<const void>& used) {
 
 std::expected<ServiceAccount, std::string> parseServiceAccount(std::string_view json) {
   rapidjson::Document document;
-  document.Parse(json.data(), json.size());
-  if (document.HasParseError() || !document.IsObject()) {
+  if (!parseJson(document, json) || !document.IsObject()) {
     return std::unexpected("service account: not a JSON object");
   }
   const auto field = [&](const char* name) -> std::string {

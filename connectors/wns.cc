@@ -3,12 +3,6 @@
 #include <fmt/format.h>
 
 namespace pushhub::connectors {
-namespace {
-
-constexpr size_t kWnsMaxPayload = 5000;
-
-}  // namespace
-
 std::string wnsTypeOf(std::string_view payload) {
   size_t p = 0;
   // Skip whitespace, an XML declaration and comments.

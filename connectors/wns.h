@@ -17,6 +17,9 @@
 
 namespace pushhub::connectors {
 
+// WNS refuses larger payloads (413).
+inline constexpr size_t kWnsMaxPayload = 5000;
+
 struct WnsNotification {
   std::string channel_uri;  // https://<cluster>.notify.windows.com/?token=… (sent byte for byte)
   std::string payload;

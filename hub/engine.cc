@@ -349,7 +349,7 @@ std::expected<NotificationStore::Accepted, SendError> Engine::send(Notification 
     n.expires_at = std::max(n.enqueue_time, n.scheduled_for) +
                    (n.ttl_ms > 0 ? n.ttl_ms : options_.time_to_live.count());
   }
-  if (auto ok = validateNotification(n); !ok) {
+  if (auto ok = validateNotification(n, installations_.limits().max_tag_length); !ok) {
     return std::unexpected(SendError{SendError::Code::kInvalid, ok.error()});
   }
   auto accepted = notifications_.accept(std::move(n));
@@ -651,8 +651,18 @@ void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target)
   } else {
     job.renderer->render(installation, nullptr, job.scratch, job.failures);
   }
-  for (size_t i = 0; i < job.failures.size(); ++i) {
+  for (const RenderFailure& failure : job.failures) {
     count(job, slot_index, installation.platform, PnsOutcome::kInvalidNotificationFormat);
+    if (n.max_targets != 0) {
+      // A test send lists every device it chose, those it could not send to as well.
+      std::lock_guard lock(job.run->test_mutex);
+      job.run->test_results.push_back(
+          TestResult{installation.platform, installation.push_channel, installation.id,
+                     PnsOutcome::kInvalidNotificationFormat,
+                     failure.template_name.empty()
+                         ? failure.reason
+                         : "template " + failure.template_name + ": " + failure.reason});
+    }
   }
   if (job.scratch.empty()) return;
   slot.pending[target] += static_cast<uint32_t>(job.scratch.size());

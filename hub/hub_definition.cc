@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/json_parse.h"
 #include "connectors/http1/client.h"
 #include "connectors/jwt.h"
 #include "connectors/tls.h"
@@ -132,6 +133,9 @@ std::expected<void, std::string> validateHubName(std::string_view name) {
   if (name.empty() || name.size() > 260) {
     return std::unexpected("a hub name has 1 to 260 characters");
   }
+  if (name == "." || name == "..") {
+    return std::unexpected("'.' and '..' are not hub names (URLs resolve them away)");
+  }
   for (char c : name) {
     const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
     if (!ok) {
@@ -147,11 +151,7 @@ std::expected<HubDefinition, std::string> parseHubDefinition(std::string_view na
                                                              const std::filesystem::path& base) {
   if (auto ok = validateHubName(name); !ok) return std::unexpected(ok.error());
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError()) {
-    return std::unexpected(fmt::format("not JSON at offset {}: {}", doc.GetErrorOffset(),
-                                       rapidjson::GetParseError_En(doc.GetParseError())));
-  }
+  if (auto ok = parseJson(doc, json); !ok) return std::unexpected("not JSON " + ok.error());
   if (!doc.IsObject()) return std::unexpected("a hub definition is a JSON object");
   HubDefinition def;
   def.name = std::string(name);

@@ -4,8 +4,14 @@
 
 #include <msgpack.hpp>
 
+#include <cctype>
+
 #include "common/text.h"
+#include "connectors/apns_protocol.h"
+#include "connectors/fcm_protocol.h"
+#include "connectors/wns.h"
 #include "storage/msgpack_reader.h"
+#include "storage/tag.h"
 #include "storage/tag_expression.h"
 
 namespace pushhub::hub {
@@ -111,7 +117,75 @@ std::expected<void, std::string> parseFormat(std::string_view format,
   return {};
 }
 
-std::expected<void, std::string> validateNotification(const Notification& n) {
+namespace {
+
+std::string_view headerOf(const NotificationContent& content, std::string_view name) {
+  for (const auto& [n, v] : content.headers) {
+    if (equalsIgnoreCase(n, name)) return v;
+  }
+  return {};
+}
+
+bool isJsonObjectText(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+  return text.starts_with('{');
+}
+
+}  // namespace
+
+std::expected<void, std::string> checkNativeBody(const NotificationContent& content) {
+  const std::string_view body = content.body;
+  const auto wellFormed = [](std::string_view text,
+                             TemplateFormat format) -> std::expected<void, std::string> {
+    if (auto problem = Template::checkWellFormed(text, format)) {
+      return std::unexpected(fmt::format("not well-formed {} at byte {}: {}",
+                                         format == TemplateFormat::kXml ? "XML" : "JSON",
+                                         problem->position, problem->message));
+    }
+    return {};
+  };
+  switch (content.platform) {
+    case storage::Platform::kApns: {
+      const size_t limit = headerOf(content, "apns-push-type") == "voip"
+                               ? connectors::kApnsMaxVoipPayload
+                               : connectors::kApnsMaxPayload;
+      if (body.size() > limit) {
+        return std::unexpected(fmt::format("{} bytes, over APNs' limit of {}", body.size(), limit));
+      }
+      if (auto ok = wellFormed(body, TemplateFormat::kJson); !ok) return ok;
+      if (!isJsonObjectText(body)) return std::unexpected("an APNs payload is a JSON object");
+      return {};
+    }
+    case storage::Platform::kFcmV1: {
+      // Renderer::create has found the "message" object; its size is what FCM limits.
+      const auto message = jsonTopLevelMember(body, "message");
+      if (auto ok = wellFormed(body, TemplateFormat::kJson); !ok) return ok;
+      const auto size = connectors::fcmPayloadSize(*message, connectors::kFcmMaxMessage);
+      if (!size) return std::unexpected("the FCM message is not a JSON object");
+      if (*size > connectors::kFcmMaxMessage) {
+        return std::unexpected(fmt::format("a message of {} bytes, over FCM's limit of {}", *size,
+                                           connectors::kFcmMaxMessage));
+      }
+      return {};
+    }
+    case storage::Platform::kWns: {
+      if (body.size() > connectors::kWnsMaxPayload) {
+        return std::unexpected(fmt::format("{} bytes, over WNS's limit of {}", body.size(),
+                                           connectors::kWnsMaxPayload));
+      }
+      std::string_view type = headerOf(content, "x-wns-type");
+      if (type.empty()) return {};  // typed by its content: raw unless it is a toast, tile or badge
+      if (type == "wns/raw") return {};
+      return wellFormed(body, TemplateFormat::kXml);
+    }
+    default: return {};
+  }
+}
+
+std::expected<void, std::string> validateNotification(const Notification& n,
+                                                      size_t max_tag_length) {
   if (n.hub.empty()) return std::unexpected("hub: missing");
   const bool native = n.content.kind == NotificationContent::Kind::kNative;
   if (native && n.content.body.empty()) return std::unexpected("body: missing");
@@ -124,6 +198,14 @@ std::expected<void, std::string> validateNotification(const Notification& n) {
     case TargetKind::kExpression: {
       auto parsed = storage::TagExpression::parse(n.expression);
       if (!parsed) return std::unexpected("tags: " + parsed.error().message);
+      // A tag no installation can have is a mistake, not a send to nobody.
+      for (const auto& tag : parsed->tags()) {
+        if (!storage::isValidTag(tag, max_tag_length)) {
+          return std::unexpected(fmt::format(
+              "tags: a tag of {} characters; tags have 1 to {} of A-Z a-z 0-9 _ @ # . : -",
+              tag.size(), max_tag_length));
+        }
+      }
       break;
     }
     case TargetKind::kHandles:
@@ -142,6 +224,7 @@ std::expected<void, std::string> validateNotification(const Notification& n) {
     if (auto renderer = Renderer::create(n.content, {}); !renderer) {
       return std::unexpected("body: " + renderer.error());
     }
+    if (auto ok = checkNativeBody(n.content); !ok) return std::unexpected("body: " + ok.error());
   }
   for (const auto& [name, value] : n.content.headers) {
     if (name.empty()) return std::unexpected("headers: a header without a name");

@@ -54,7 +54,15 @@ std::expected<void, std::string> parseFormat(std::string_view format, Notificati
 // The rules an accepted notification meets, the first broken one named: a hub, a body for
 // native formats, a parseable tag expression, 1–1000 handles for a direct send (native only),
 // a usable native payload.
-std::expected<void, std::string> validateNotification(const Notification& notification);
+// Tags in the expression follow the stored tags' rules (at most `max_tag_length`).
+std::expected<void, std::string> validateNotification(const Notification& notification,
+                                                      size_t max_tag_length = 120);
+
+// A native payload is usable by its push service: well-formed for its format (an APNs JSON
+// object, an FCM message, WNS XML unless the X-WNS-Type is wns/raw) and within the service's
+// size limit. Checked when a send is accepted, so that the send is refused rather than every
+// delivery failing.
+std::expected<void, std::string> checkNativeBody(const NotificationContent& content);
 
 // Format 2 added max_targets; format 1 records (without it) are still read.
 inline constexpr uint32_t kNotificationRecordFormat = 2;

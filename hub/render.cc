@@ -188,6 +188,60 @@ void Renderer::native(const storage::Installation& installation, std::vector<Del
   }
 }
 
+namespace {
+
+// What of an FCM template body is the message: {"message":{…}} (FCM v1 templates) or a legacy
+// GCM body used as the message itself.
+std::string_view fcmTemplateMessage(std::string_view body) {
+  const auto inner = jsonTopLevelMember(body, "message");
+  return inner && inner->starts_with('{') ? *inner : body;
+}
+
+TemplateFormat wnsBodyFormat(std::string_view type) {
+  return type == "wns/raw" ? TemplateFormat::kText : TemplateFormat::kXml;
+}
+
+}  // namespace
+
+std::expected<void, storage::InvalidField> checkTemplates(
+    const storage::Installation& installation) {
+  for (const auto& [name, t] : installation.templates) {
+    const std::string field = "templates/" + name;
+    const auto check = [&](std::string_view text, TemplateFormat format, const std::string& where,
+                           size_t offset) -> std::expected<void, storage::InvalidField> {
+      auto compiled = Template::compile(text, format);
+      if (compiled) return {};
+      return std::unexpected(storage::InvalidField{
+          where, fmt::format("position {}: {}", compiled.error().position + offset,
+                             compiled.error().message)});
+    };
+    std::string wns_type;
+    for (const auto& [header_name, value] : t.headers) {
+      if (auto ok = check(value, TemplateFormat::kText, field + "/headers/" + header_name, 0); !ok)
+        return ok;
+      if (equalsIgnoreCase(header_name, "x-wns-type")) wns_type = value;
+    }
+    if (!t.expiry.empty()) {
+      if (auto ok = check(t.expiry, TemplateFormat::kText, field + "/expiry", 0); !ok) return ok;
+    }
+    switch (installation.platform) {
+      case storage::Platform::kFcmV1: {
+        const std::string_view message = fcmTemplateMessage(t.body);
+        const size_t offset = static_cast<size_t>(message.data() - t.body.data());
+        if (auto ok = check(message, TemplateFormat::kJson, field + "/body", offset); !ok)
+          return ok;
+        break;
+      }
+      case storage::Platform::kWns:
+        if (auto ok = check(t.body, wnsBodyFormat(wns_type), field + "/body", 0); !ok) return ok;
+        break;
+      default:
+        if (auto ok = check(t.body, TemplateFormat::kJson, field + "/body", 0); !ok) return ok;
+    }
+  }
+  return {};
+}
+
 void Renderer::fromTemplate(const storage::Installation& installation, std::string_view name,
                             const storage::InstallationTemplate& t, std::vector<Delivery>& out,
                             std::vector<RenderFailure>& failures) {
@@ -229,10 +283,7 @@ void Renderer::fromTemplate(const storage::Installation& installation, std::stri
       return;
     }
     case storage::Platform::kFcmV1: {
-      // {"message":{…}} (FCM v1 templates) or a legacy GCM body used as the message itself.
-      const auto inner = jsonTopLevelMember(t.body, "message");
-      const std::string_view message = inner && inner->starts_with('{') ? *inner : t.body;
-      const auto& body = rendered(message, TemplateFormat::kJson);
+      const auto& body = rendered(fcmTemplateMessage(t.body), TemplateFormat::kJson);
       if (!body) return fail("template body: " + body.error().message);
       out.emplace_back(connectors::FcmNotification{installation.push_channel, *body, false});
       return;
@@ -252,9 +303,7 @@ void Renderer::fromTemplate(const storage::Installation& installation, std::stri
           if (auto ttl = parseApnsExpiry(*rendered)) n.ttl = *ttl;
         }
       }
-      const TemplateFormat format =
-          n.type == "wns/raw" ? TemplateFormat::kText : TemplateFormat::kXml;
-      const auto& body = rendered(t.body, format);
+      const auto& body = rendered(t.body, wnsBodyFormat(n.type));
       if (!body) return fail("template body: " + body.error().message);
       n.payload = *body;
       out.emplace_back(std::move(n));

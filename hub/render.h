@@ -102,6 +102,13 @@ class Renderer {
 // nullopt when the text is not an object or has no such member.
 std::optional<std::string_view> jsonTopLevelMember(std::string_view json, std::string_view key);
 
+// Compiles every template of `installation` the way a send compiles it (the body as JSON, XML
+// or text by platform and X-WNS-Type, each header value and the APNs expiry as text), so that a
+// template that could never render is refused when it is registered rather than failing every
+// send. The error names the field ("templates/t1/body") and the 1-based byte position.
+std::expected<void, storage::InvalidField> checkTemplates(
+    const storage::Installation& installation);
+
 // An APNs expiry as templates give it (a W3C date, or unix seconds) → unix seconds.
 std::optional<int64_t> parseApnsExpiry(std::string_view text);
 

@@ -10,6 +10,7 @@
 
 #include <cctype>
 
+#include "common/json_parse.h"
 #include "common/time.h"
 
 namespace pushhub::hub {
@@ -119,10 +120,12 @@ std::expected<Notification, std::string> fromValue(const Value& doc) {
   return n;
 }
 
+constexpr size_t kMaxMsgpackDepth = 32;
+
 // msgpack → the JSON value tree fromValue() reads (maps need string keys; binary is a string).
 std::expected<void, std::string> convert(const msgpack::object& o, Value& out, Allocator& alloc,
                                          int depth) {
-  if (depth > 32) return std::unexpected("nested too deeply");
+  if (depth > static_cast<int>(kMaxMsgpackDepth)) return std::unexpected("nested too deeply");
   switch (o.type) {
     case msgpack::type::NIL: out.SetNull(); return {};
     case msgpack::type::BOOLEAN: out.SetBool(o.via.boolean); return {};
@@ -159,10 +162,8 @@ std::expected<void, std::string> convert(const msgpack::object& o, Value& out, A
 
 std::expected<Notification, std::string> parseSendRequestJson(std::string_view json) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError()) {
-    return std::unexpected(fmt::format("not JSON (offset {}: {})", doc.GetErrorOffset(),
-                                       rapidjson::GetParseError_En(doc.GetParseError())));
+  if (auto ok = parseJson(doc, json); !ok) {
+    return std::unexpected(fmt::format("not JSON ({})", ok.error()));
   }
   return fromValue(doc);
 }
@@ -170,7 +171,11 @@ std::expected<Notification, std::string> parseSendRequestJson(std::string_view j
 std::expected<Notification, std::string> parseSendRequestMsgpack(std::string_view bytes) {
   msgpack::object_handle handle;
   try {
-    handle = msgpack::unpack(bytes.data(), bytes.size());
+    // No element count can exceed the message's size (each element takes a byte at least):
+    // without this a 5-byte array header makes msgpack reserve room for 4 billion objects.
+    const size_t most = bytes.size();
+    const msgpack::unpack_limit limit(most, most, most, most, most, kMaxMsgpackDepth);
+    handle = msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr, limit);
   } catch (const std::exception& e) {
     return std::unexpected(fmt::format("not msgpack ({})", e.what()));
   }

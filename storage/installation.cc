@@ -1,5 +1,6 @@
 #include "storage/installation.h"
 
+#include "common/json_parse.h"
 #include "common/text.h"
 #include "storage/msgpack_reader.h"
 
@@ -65,6 +66,7 @@ std::expected<void, InvalidField> validatePushChannel(const Installation& instal
   if (hasControlCharacter(channel) || channel.find(' ') != std::string::npos) {
     return invalid("pushChannel", "must not contain spaces or control characters");
   }
+  if (const char* problem = textProblem(channel)) return invalid("pushChannel", problem);
   switch (installation.platform) {
     case Platform::kApns:
       // APNs device tokens are hex; 32 bytes today, longer ones allowed as Apple advises.
@@ -114,13 +116,20 @@ std::expected<void, InvalidField> validateTemplate(const std::string& name,
   if (t.body.size() > limits.max_template_bytes) {
     return invalid(field + "/body", fmt::format("longer than {} bytes", limits.max_template_bytes));
   }
+  size_t offset = 0;
+  if (const char* problem = textProblem(t.body, &offset)) {
+    return invalid(field + "/body", fmt::format("{} (byte {})", problem, offset + 1));
+  }
   for (const auto& [header, value] : t.headers) {
     if (!isHttpToken(header))
       return invalid(field + "/headers", fmt::format("'{}' is not a header name", header));
     if (hasControlCharacter(value)) {
       return invalid(field + "/headers/" + header, "must not contain control characters");
     }
+    if (const char* problem = textProblem(value))
+      return invalid(field + "/headers/" + header, problem);
   }
+  if (const char* problem = textProblem(t.expiry)) return invalid(field + "/expiry", problem);
   if (!t.expiry.empty() && platform != Platform::kApns) {
     return invalid(field + "/expiry", "applies to APNs templates only");
   }
@@ -150,11 +159,8 @@ std::expected<void, InvalidField> validateTemplate(const std::string& name,
     return {};
   }
   rapidjson::Document document;
-  document.Parse(t.body.data(), t.body.size());
-  if (document.HasParseError()) {
-    return invalid(field + "/body",
-                   fmt::format("not valid JSON at offset {}: {}", document.GetErrorOffset(),
-                               rapidjson::GetParseError_En(document.GetParseError())));
+  if (auto ok = parseJson(document, t.body); !ok) {
+    return invalid(field + "/body", "not valid JSON " + ok.error());
   }
   if (!document.IsObject()) return invalid(field + "/body", "must be a JSON object");
   return {};
@@ -198,6 +204,11 @@ std::expected<void, InvalidField> validateInstallation(const Installation& insta
   if (id.size() > 256) return invalid("installationId", "longer than 256 bytes");
   if (hasControlCharacter(id) || id.find('/') != std::string::npos) {
     return invalid("installationId", "must not contain '/' or control characters");
+  }
+  if (const char* problem = textProblem(id)) return invalid("installationId", problem);
+  if (id == "." || id == "..") {
+    // Path segments that URLs resolve away: such an installation could not be addressed.
+    return invalid("installationId", "'.' and '..' are not installation ids");
   }
   const std::string& user = installation.user_id;
   if (user.size() > 256) return invalid("userId", "longer than 256 bytes");

@@ -1,4 +1,5 @@
 #include "storage/installation_json.h"
+#include "common/json_parse.h"
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -63,11 +64,8 @@ std::expected<std::vector<std::string>, InvalidField> stringArray(const Value& v
 
 std::expected<void, InvalidField> parseDocument(rapidjson::Document& document,
                                                 std::string_view json, const std::string& field) {
-  document.Parse(json.data(), json.size());
-  if (document.HasParseError()) {
-    return invalid(field, fmt::format("not valid JSON at offset {}: {}", document.GetErrorOffset(),
-                                      rapidjson::GetParseError_En(document.GetParseError())));
-  }
+  if (auto ok = parseJson(document, json); !ok)
+    return invalid(field, "not valid JSON " + ok.error());
   return {};
 }
 

@@ -74,6 +74,13 @@ InstallationStore::InstallationStore(Database& database, StoreOptions options)
       options_(std::move(options)),
       partition_mutexes_(std::make_unique<std::mutex[]>(options_.partitions)) {}
 
+std::expected<void, InvalidField> InstallationStore::validate(
+    const Installation& installation) const {
+  if (auto ok = validateInstallation(installation, options_.limits); !ok) return ok;
+  if (options_.check_templates) return options_.check_templates(installation);
+  return {};
+}
+
 std::unique_lock<std::mutex> InstallationStore::lockPartition(uint32_t partition) const {
   return std::unique_lock<std::mutex>(partition_mutexes_[partition]);
 }
@@ -547,7 +554,7 @@ std::vector<std::expected<WriteOutcome, StoreError>> InstallationStore::upsertRu
   for (size_t i = 0; i < n; ++i) {
     Installation& installation = installations[i];
     installation.normalize();
-    if (auto ok = validateInstallation(installation, options_.limits); !ok) {
+    if (auto ok = validate(installation); !ok) {
       results[i] = std::unexpected(invalidError(ok.error()));
       continue;
     }
@@ -620,9 +627,7 @@ std::expected<WriteOutcome, StoreError> InstallationStore::patch(
   }
   Installation next = (*previous)->installation;
   if (auto ok = applyPatch(next, operations); !ok) return std::unexpected(invalidError(ok.error()));
-  if (auto ok = validateInstallation(next, options_.limits); !ok) {
-    return std::unexpected(invalidError(ok.error()));
-  }
+  if (auto ok = validate(next); !ok) return std::unexpected(invalidError(ok.error()));
   HandleLocks locks(*this);
   locks.need(hub, next.platform, next.push_channel);
   locks.need(hub, (*previous)->installation.platform, (*previous)->installation.push_channel);

@@ -32,6 +32,9 @@ struct StoreOptions {
   ValidationLimits limits;
   unsigned rebuild_threads = 0;  // 0: one per core
   std::function<UnixMillis()> clock = nowMillis;
+  // Rules beyond validateInstallation()'s that the layer owning the template language adds (every
+  // template compiles: hub::checkTemplates); none when empty.
+  std::function<std::expected<void, InvalidField>(const Installation&)> check_templates;
 };
 
 struct StoreError {
@@ -105,6 +108,7 @@ class InstallationStore {
   ~InstallationStore();
 
   uint32_t partitionCount() const { return options_.partitions; }
+  const ValidationLimits& limits() const { return options_.limits; }
   uint32_t partitionOf(std::string_view hub, std::string_view installation_id) const;
 
   // Create or overwrite (Azure PUT). Validates first; nothing is written when invalid.
@@ -208,6 +212,8 @@ class InstallationStore {
   uint64_t unreadableRecords() const { return unreadable_records_.load(); }
 
  private:
+  // validateInstallation() and the options' check_templates.
+  std::expected<void, InvalidField> validate(const Installation& installation) const;
   struct HubIndex {
     explicit HubIndex(uint32_t partitions) : partitions(partitions) {}
     std::vector<PartitionIndex> partitions;

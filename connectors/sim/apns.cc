@@ -7,6 +7,7 @@
 #include <array>
 #include <random>
 
+#include "common/json_parse.h"
 #include "connectors/apns_protocol.h"
 
 namespace pushhub::connectors::sim {
@@ -152,9 +153,9 @@ std::optional<std::string> ApnsService::authenticate(
     if (!jwt) return "InvalidProviderToken";
     rapidjson::Document header;
     rapidjson::Document claims;
-    header.Parse(jwt->header_json.data(), jwt->header_json.size());
-    claims.Parse(jwt->claims_json.data(), jwt->claims_json.size());
-    if (header.HasParseError() || claims.HasParseError()) return "InvalidProviderToken";
+    if (!parseJson(header, jwt->header_json) || !parseJson(claims, jwt->claims_json)) {
+      return "InvalidProviderToken";
+    }
     const auto alg = stringMember(header, "alg");
     const auto kid = stringMember(header, "kid");
     const auto iss = stringMember(claims, "iss");
@@ -300,8 +301,8 @@ Outcome ApnsService::handle(const http2::Request& request, ApnsConnection& conne
   if (request.body_too_large || request.body.size() > limit) return reject("PayloadTooLarge");
   if (options_.reject_invalid_json) {
     rapidjson::Document payload;
-    payload.Parse(request.body.data(), request.body.size());
-    if (payload.HasParseError() || !payload.IsObject()) return reject("BadRequestPayload");
+    if (!parseJson(payload, request.body) || !payload.IsObject())
+      return reject("BadRequestPayload");
   }
   Outcome outcome;
   outcome.accepted = true;

@@ -9,6 +9,7 @@
 #include <span>
 
 #include "common/json.h"
+#include "common/json_parse.h"
 #include "connectors/fcm_protocol.h"
 
 namespace pushhub::connectors::sim {
@@ -325,8 +326,7 @@ std::expected<FcmServiceAccount, std::string> loadFcmServiceAccount(const std::s
   if (!in) return std::unexpected(fmt::format("cannot read the service account {}", path));
   const std::string text(std::istreambuf_iterator<char>(in), {});
   rapidjson::Document document;
-  document.Parse(text.data(), text.size());
-  if (document.HasParseError() || !document.IsObject()) {
+  if (!parseJson(document, text) || !document.IsObject()) {
     return std::unexpected(fmt::format("{} is not a JSON object", path));
   }
   FcmServiceAccount account;
@@ -439,10 +439,8 @@ Outcome FcmService::token(const http2::Request& request, SystemTime now) {
   auto jwt = parseJwt(assertion);
   if (!jwt) return oauthError(400, "invalid_grant", "Invalid JWT: not a compact JWS");
   rapidjson::Document header, claims;
-  header.Parse(jwt->header_json.data(), jwt->header_json.size());
-  claims.Parse(jwt->claims_json.data(), jwt->claims_json.size());
-  if (header.HasParseError() || claims.HasParseError() || !header.IsObject() ||
-      !claims.IsObject()) {
+  if (!parseJson(header, jwt->header_json) || !parseJson(claims, jwt->claims_json) ||
+      !header.IsObject() || !claims.IsObject()) {
     return oauthError(400, "invalid_grant", "Invalid JWT: header or claims are not JSON objects");
   }
   if (stringField(header, "alg") != "RS256") {
@@ -576,11 +574,9 @@ Outcome FcmService::send(const http2::Request& request, std::string_view project
     return error(400, "INVALID_ARGUMENT", "Message too big", "INVALID_ARGUMENT");
   }
   rapidjson::Document document;
-  document.Parse(request.body.data(), request.body.size());
-  if (document.HasParseError()) {
-    return fieldViolation("",
-                          fmt::format("Invalid JSON payload received. Malformed JSON at byte {}.",
-                                      document.GetErrorOffset()));
+  if (auto parsed = parseJson(document, request.body); !parsed) {
+    return fieldViolation(
+        "", fmt::format("Invalid JSON payload received. Malformed JSON {}.", parsed.error()));
   }
   if (!document.IsObject()) {
     return fieldViolation("", "Invalid JSON payload received. Expected an object.");

@@ -19,6 +19,7 @@
 #include "common/shard_set.h"
 #include "hub/engine.h"
 #include "hub/hub_definition.h"
+#include "hub/render.h"
 #include "storage/database.h"
 #include "storage/installation_store.h"
 #include "tests/connectors/sim_fixture.h"
@@ -75,6 +76,7 @@ class EngineTest : public SimTest {
     database_ = std::move(*database);
     storage::StoreOptions store_options;
     store_options.partitions = 32;
+    store_options.check_templates = hub::checkTemplates;
     auto store = storage::InstallationStore::open(*database_, store_options);
     ASSERT_TRUE(store.has_value()) << store.error();
     store_ = std::move(*store);

@@ -155,5 +155,14 @@ TEST_F(HubDefinitionCertificate, RefusesWrongCombinationsNamingTheField) {
   EXPECT_EQ(no_uid->apns->bundle_id, "");
 }
 
+TEST(HubName, FollowsAzuresAlphabetAndIsNeverADotSegment) {
+  EXPECT_TRUE(validateHubName("my-hub_1.prod").has_value());
+  EXPECT_TRUE(validateHubName("...").has_value());
+  EXPECT_THAT(validateHubName(".").error(), HasSubstr("'.' and '..' are not hub names"));
+  EXPECT_THAT(validateHubName("..").error(), HasSubstr("'.' and '..' are not hub names"));
+  EXPECT_THAT(validateHubName("a/b").error(), HasSubstr("only letters"));
+  EXPECT_THAT(validateHubName("").error(), HasSubstr("1 to 260"));
+}
+
 }  // namespace
 }  // namespace pushhub::hub

@@ -92,6 +92,12 @@ TEST(SendRequest, RefusalsNameTheKey) {
     EXPECT_THAT(n.error(), HasSubstr(expected)) << json;
   }
   EXPECT_THAT(parseSendRequest("application/msgpack", "\xc1").error(), HasSubstr("not msgpack"));
+  // Nesting and claimed sizes are bounded: no stack overflow, no giant reservation.
+  EXPECT_THAT(parseSendRequestJson(std::string(110'000, '[')).error(), HasSubstr("nested deeper"));
+  EXPECT_THAT(parseSendRequest("application/msgpack", std::string(100'000, '\x91')).error(),
+              HasSubstr("not msgpack"));
+  EXPECT_THAT(parseSendRequest("application/msgpack", "\xdd\xff\xff\xff\xff").error(),
+              HasSubstr("not msgpack"));
   EXPECT_THAT(parseSendRequest("text/plain", "{}").error(),
               HasSubstr("content-type \"text/plain\""));
 }
@@ -112,6 +118,43 @@ TEST(Notification, ValidationNamesTheRuleBroken) {
   EXPECT_THAT(validateNotification(n).error(), HasSubstr("handles/1: empty"));
   n.handles = {"a"};
   EXPECT_TRUE(validateNotification(n).has_value());
+}
+
+TEST(Notification, NativeBodiesAreCheckedAtAccept) {
+  Notification n;
+  n.hub = "demo";
+  n.content.kind = NotificationContent::Kind::kNative;
+  n.content.platform = storage::Platform::kApns;
+  n.content.body = std::string(5000, 'x');
+  EXPECT_THAT(validateNotification(n).error(), HasSubstr("over APNs' limit of 4096"));
+  n.content.headers = {{"apns-push-type", "voip"}};
+  n.content.body = R"({"aps":{"alert":")" + std::string(4500, 'x') + R"("}})";
+  EXPECT_TRUE(validateNotification(n).has_value());  // voip allows 5120
+  n.content.headers.clear();
+  n.content.body = "not json";
+  EXPECT_THAT(validateNotification(n).error(), HasSubstr("not well-formed JSON"));
+  n.content.body = "[1]";
+  EXPECT_THAT(validateNotification(n).error(), HasSubstr("an APNs payload is a JSON object"));
+  n.content.platform = storage::Platform::kFcmV1;
+  n.content.body = R"({"message":{"data":{"a":")" + std::string(5000, 'x') + R"("}}})";
+  EXPECT_THAT(validateNotification(n).error(), HasSubstr("over FCM's limit"));
+  n.content.platform = storage::Platform::kWns;
+  n.content.headers = {{"x-wns-type", "wns/toast"}};
+  n.content.body = "<toast><visual>";
+  EXPECT_THAT(validateNotification(n).error(), HasSubstr("not well-formed XML"));
+  n.content.headers = {{"x-wns-type", "wns/raw"}};
+  EXPECT_TRUE(validateNotification(n).has_value());  // raw bodies are opaque
+}
+
+TEST(Notification, TagsInExpressionsFollowTheStoredTagRules) {
+  Notification n;
+  n.hub = "demo";
+  n.target = TargetKind::kExpression;
+  n.expression = "a || " + std::string(15'000, 'b');
+  EXPECT_THAT(validateNotification(n).error(), HasSubstr("a tag of 15000 characters"));
+  n.expression = "a || " + std::string(120, 'b');
+  EXPECT_TRUE(validateNotification(n).has_value());
+  EXPECT_FALSE(validateNotification(n, 100).has_value());
 }
 
 TEST(Notification, RecordsRoundTripAndBadRecordsAreRefusedWithAReason) {

@@ -212,3 +212,26 @@ TEST(Installation, NormalizeSortsAndDeduplicatesTags) {
 
 }  // namespace
 }  // namespace pushhub::storage
+
+namespace pushhub::storage {
+namespace {
+
+TEST(Validation, RefusesIdsUrlsCannotAddressAndTextThatIsNotUtf8) {
+  EXPECT_THAT(problemWith(apnsInstallation(".")), HasSubstr("'.' and '..'"));
+  EXPECT_THAT(problemWith(apnsInstallation("..")), HasSubstr("'.' and '..'"));
+  EXPECT_TRUE(validateInstallation(apnsInstallation("..."), {}).has_value());
+  EXPECT_THAT(problemWith(apnsInstallation("a\xff"
+                                           "b")),
+              HasSubstr("installationId: is not valid UTF-8"));
+  EXPECT_THAT(problemWith(apnsInstallation(std::string("a\0b", 3))), HasSubstr("installationId"));
+  EXPECT_TRUE(validateInstallation(apnsInstallation("caf\xc3\xa9"), {}).has_value());
+  EXPECT_THAT(problemWith(withTemplate(Platform::kApns, "{\"a\":\"\xff\"}")),
+              HasSubstr("templates/t1/body: is not valid UTF-8 (byte 7)"));
+  EXPECT_THAT(problemWith(withTemplate(Platform::kApns, std::string("{}\0", 3))),
+              HasSubstr("templates/t1/body: contains a NUL character (byte 3)"));
+  EXPECT_THAT(problemWith(withTemplate(Platform::kApns, "{}", {{"apns-topic", "\xc3"}})),
+              HasSubstr("templates/t1/headers/apns-topic: is not valid UTF-8"));
+}
+
+}  // namespace
+}  // namespace pushhub::storage
