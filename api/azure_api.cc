@@ -473,6 +473,7 @@ asio::awaitable<HttpResponse> AzureApi::telemetry(const HttpRequest& request,
   details.end_time = (*view)->status.end_time;
   details.body = (*view)->notification.content.body;
   details.target_platforms = {(*view)->notification.formatName()};
+  details.resends = (*view)->status.resends;
   hub::OutcomeTally tally;
   for (const auto& c : (*view)->status.counts) tally.add(c.platform, c.outcome, c.n);
   // pushhub's JSON form when asked for; Azure's XML otherwise.

@@ -113,6 +113,8 @@ std::expected<void, std::string> Server::start() {
   }
   hub::EngineOptions engine_options;
   engine_options.in_flight_per_shard = config_.engine.in_flight_per_shard;
+  engine_options.in_flight_per_service = config_.engine.in_flight_per_service;
+  engine_options.connectors.streams_per_connection = config_.engine.streams_per_connection;
   engine_options.checkpoint_every = config_.engine.checkpoint_every;
   engine_options.checkpoint_interval = config_.engine.checkpoint_interval;
   engine_options.time_to_live = config_.engine.time_to_live;

@@ -2,13 +2,17 @@
 
 // What the HTTP/2 and HTTP/1.1 connection pools share: the bounded queue in front (a resend
 // goes first and is never refused; a full queue says "wait" and calls onSpace once there is
-// room), dispatching once per loop turn, the back-off after failed connects, and the metrics.
+// room), dispatching once per loop turn, the back-off after failed connects, the circuit breaker
+// (after `breaker_failures` failed connects in a row the endpoint is taken for unreachable and
+// what waits for it ends at once, while a probe connect is still made after each back-off; one
+// success closes it), and the metrics.
 // `Derived` (CRTP) provides dispatch().
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -25,14 +29,18 @@ template <class Derived, class Queued>
 class PoolBase {
  public:
   void setOnSpace(std::function<void()> on_space) { on_space_ = std::move(on_space); }
+  // A request goes out again because the connection it was in flight on was lost.
+  void countResend() { PoolMetrics::inc(metrics_.resends); }
   size_t queued() const { return queue_.size(); }
 
  protected:
   PoolBase(boost::asio::io_context& io, size_t capacity, std::chrono::milliseconds backoff_initial,
-           std::chrono::milliseconds backoff_max, MetricsRegistry* registry,
-           const MetricLabels& labels, std::shared_ptr<RateLimiter> rate_limiter)
+           std::chrono::milliseconds backoff_max, unsigned breaker_failures,
+           MetricsRegistry* registry, const MetricLabels& labels,
+           std::shared_ptr<RateLimiter> rate_limiter)
       : io_(io),
         metrics_(registry, labels),
+        breaker_failures_(std::max(1u, breaker_failures)),
         capacity_(capacity),
         backoff_initial_(backoff_initial),
         backoff_max_(backoff_max),
@@ -123,12 +131,26 @@ class PoolBase {
   }
   bool backingOff() const { return backing_off_; }
   unsigned failuresInARow() const { return failures_in_a_row_; }
+  bool breakerOpen() const { return failures_in_a_row_ >= breaker_failures_; }
+  // Ends every queued request at once as unreachable (the breaker is open); `fail(item)` reports
+  // one. Safe against `fail` queueing more.
+  template <class Fail>
+  void failQueued(Fail&& fail) {
+    auto failed = std::move(queue_);
+    queue_.clear();
+    reportQueued();
+    for (auto& item : failed) {
+      PoolMetrics::inc(metrics_.unreachable);
+      fail(item);
+    }
+  }
   void cancelBackoff() { backoff_timer_.cancel(); }
 
   boost::asio::io_context& io_;
   std::deque<Queued> queue_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   PoolMetrics metrics_;
+  const unsigned breaker_failures_;
 
  private:
   size_t capacity_;

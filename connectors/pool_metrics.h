@@ -13,6 +13,8 @@ struct PoolMetrics {
   Counter* connect_failures = nullptr;
   Counter* goaways = nullptr;
   Counter* queue_full = nullptr;
+  Counter* unreachable = nullptr;
+  Counter* resends = nullptr;
   Gauge* connections = nullptr;
   Gauge* queued = nullptr;
 
@@ -31,6 +33,16 @@ struct PoolMetrics {
     queue_full =
         &registry->counter("pushhub_connector_queue_full_total",
                            "Requests refused because a connection pool's queue was full", labels);
+    unreachable = &registry->counter(
+        "pushhub_connector_unreachable_total",
+        "Requests ended at once because their endpoint's circuit breaker was open (its connects "
+        "kept failing)",
+        labels);
+    resends = &registry->counter(
+        "pushhub_connector_resends_total",
+        "Requests sent again because the connection they were in flight on was lost: the push "
+        "service may have received them twice",
+        labels);
     connections = &registry->gauge("pushhub_connector_connections",
                                    "Open connections to push services", labels);
     queued = &registry->gauge("pushhub_connector_queued",

@@ -26,6 +26,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "connectors/backoff.h"
 #include "connectors/classify.h"
 #include "connectors/http2/client_pool.h"
@@ -39,6 +41,9 @@ struct DeliveryResult {
   int status = 0;            // the last HTTP status (0: none)
   std::string reason;        // the service's reason, or why there was no answer
   unsigned attempts = 0;     // requests made
+  // Of those, sent again because the connection they were in flight on was lost: the service
+  // may have received (and delivered) them more than once.
+  unsigned resends = 0;
 };
 
 // Azure's figure: what could not be delivered in 30 minutes is abandoned. Callers give each
@@ -56,6 +61,12 @@ struct AuthError {
 struct RetryOptions {
   std::chrono::milliseconds backoff_initial{1000};
   std::chrono::milliseconds backoff_max{60000};
+  // A notification whose connect failed this many times (HTTP/1.1: a connection is made for a
+  // request) ends as PnsUnreachable rather than waiting for its time-to-live.
+  unsigned max_connect_failures = 3;
+  // Each loss of the connection a notification is in flight on re-sends it once (it may arrive
+  // twice); after this many losses it ends as PnsUnreachable.
+  unsigned max_resends = 10;
 };
 
 // `Pool`: http2::ClientPool (APNs, FCM) or http1::Pool (WNS); both take ClientRequests and
@@ -71,6 +82,8 @@ class PushClient {
     Clock::time_point deadline;
     Callback done;
     unsigned attempts = 0;
+    unsigned connect_failures = 0;  // see RetryOptions
+    unsigned resends = 0;           // after a lost connection
     bool auth_refreshed = false;
     std::shared_ptr<const void> auth;  // the token this attempt used (the service's type)
   };
@@ -185,6 +198,7 @@ class PushClient {
     if (it == pending_.end()) return;
     Callback done = std::move(it->second.done);
     result.attempts = it->second.attempts;
+    result.resends = it->second.resends;
     pending_.erase(it);
     done(std::move(result));
   }
@@ -219,15 +233,45 @@ class PushClient {
     auto it = pending_.find(tag);
     if (it == pending_.end()) return;
     Pending& pending = it->second;
-    if (end == http2::StreamEnd::kRefused || end == http2::StreamEnd::kConnectionLost) {
-      // Never processed (or the connection went first): again, at once, on another connection.
-      if (Clock::now() >= pending.deadline) {
-        finish(tag, DeliveryResult{PnsOutcome::kAbandoned, false, 0,
-                                   std::string(http2::streamEndName(end)), 0});
+    switch (end) {
+      case http2::StreamEnd::kResponse: break;
+      case http2::StreamEnd::kUnreachable:
+        // The endpoint's breaker is open: nothing gained by waiting in its queue.
+        finish(tag,
+               DeliveryResult{PnsOutcome::kPnsUnreachable, false, 0,
+                              "the push service cannot be reached (its connects keep failing)", 0});
         return;
-      }
-      send(tag, pending);
-      return;
+      case http2::StreamEnd::kConnectFailed:
+        if (++pending.connect_failures >= retry_.max_connect_failures) {
+          finish(tag, DeliveryResult{
+                          PnsOutcome::kPnsUnreachable, false, 0,
+                          fmt::format("connect failed {} times", pending.connect_failures), 0});
+          return;
+        }
+        send(tag, pending);
+        return;
+      case http2::StreamEnd::kConnectionLost:
+        if (pending.resends >= retry_.max_resends) {
+          finish(tag,
+                 DeliveryResult{PnsOutcome::kPnsUnreachable, false, 0,
+                                fmt::format("connection lost {} times", pending.resends + 1), 0});
+          return;
+        }
+        // It may have reached the service before the connection went: a possible duplicate,
+        // counted.
+        ++pending.resends;
+        pool_.countResend();
+        [[fallthrough]];
+      case http2::StreamEnd::kRefused:
+        // Not processed (or the connection went first): again, at once, on another connection.
+        if (Clock::now() >= pending.deadline) {
+          finish(tag, DeliveryResult{PnsOutcome::kAbandoned, false, 0,
+                                     std::string(http2::streamEndName(end)), 0});
+          return;
+        }
+        send(tag, pending);
+        return;
+      case http2::StreamEnd::kReset: break;
     }
     if (end == http2::StreamEnd::kReset) {
       retryLater(tag, pending, std::nullopt, classifyNoAnswer("stream reset or timed out"), 0);

@@ -207,6 +207,22 @@ const std::vector<ConfigKey> kKeys = {
        return setInt(c.engine.in_flight_per_shard, v, 1, 1'000'000);
      },
      [](const Config& c) { return std::to_string(c.engine.in_flight_per_shard); }},
+    {"engine", "in_flight_per_service", ValueKind::kInteger,
+     "Of a shard's deliveries in flight, those to one push service (a hub's APNs, FCM or WNS) at "
+     "most: a slow or unreachable service holds only this share while the others go on.",
+     [](Config& c, const ConfigValue& v) {
+       return setInt(c.engine.in_flight_per_service, v, 1, 1'000'000);
+     },
+     [](const Config& c) { return std::to_string(c.engine.in_flight_per_service); }},
+    {"engine", "streams_per_connection", ValueKind::kInteger,
+     "HTTP/2 streams pushhub opens at once on one APNs or FCM connection, at most (below the "
+     "service's own limit; 0: the service's limit). A lost connection's requests in flight are "
+     "sent again and may arrive twice, so this bounds the duplicates one loss causes; "
+     "bench/RESULTS.md has the trade-off measured.",
+     [](Config& c, const ConfigValue& v) {
+       return setInt(c.engine.streams_per_connection, v, 0, 1'000'000);
+     },
+     [](const Config& c) { return std::to_string(c.engine.streams_per_connection); }},
     {"engine", "fcm_per_minute", ValueKind::kInteger,
      "FCM messages a hub sends per minute at most: FCM's default project quota is 600,000; "
      "raise it with your project's quota (0: no limit, e.g. against the simulator).",

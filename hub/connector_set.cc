@@ -100,6 +100,7 @@ connectors::ApnsClient* ShardConnectors::apns() {
       def.endpoint.port == 443 ? def.endpoint.host
                                : fmt::format("{}:{}", def.endpoint.host, def.endpoint.port);
   options.pool.max_connections = o.apns_connections;
+  options.pool.connection.session.max_concurrent_streams = o.streams_per_connection;
   options.pool.queue_capacity = o.queue_capacity;
   options.pool.metrics = o.metrics;
   options.pool.labels = {{"service", "apns"}, {"hub", credentials_->definition_.name}};
@@ -120,6 +121,7 @@ connectors::FcmClient* ShardConnectors::fcm() {
       def.endpoint.port == 443 ? def.endpoint.host
                                : fmt::format("{}:{}", def.endpoint.host, def.endpoint.port);
   options.pool.max_connections = o.fcm_connections;
+  options.pool.connection.session.max_concurrent_streams = o.streams_per_connection;
   options.pool.queue_capacity = o.queue_capacity;
   options.pool.rate_limiter = credentials_->fcm_limiter_;
   options.pool.metrics = o.metrics;
@@ -153,7 +155,32 @@ void ShardConnectors::refuse(Callback done, std::string why) {
   });
 }
 
+size_t ShardConnectors::inFlight(storage::Platform platform) const {
+  switch (platform) {
+    case storage::Platform::kApns: return in_flight_[0];
+    case storage::Platform::kFcmV1: return in_flight_[1];
+    case storage::Platform::kWns: return in_flight_[2];
+    default: return 0;
+  }
+}
+
 bool ShardConnectors::send(Delivery&& delivery, Clock::time_point deadline, Callback done) {
+  static_assert(
+      std::is_same_v<std::variant_alternative_t<0, Delivery>, connectors::ApnsNotification> &&
+      std::is_same_v<std::variant_alternative_t<1, Delivery>, connectors::FcmNotification> &&
+      std::is_same_v<std::variant_alternative_t<2, Delivery>, connectors::WnsNotification>);
+  const size_t service = delivery.index();
+  ++in_flight_[service];
+  Callback counted = [this, service, done = std::move(done)](connectors::DeliveryResult&& result) {
+    --in_flight_[service];
+    done(std::move(result));
+  };
+  const bool taken = dispatchTo(std::move(delivery), deadline, std::move(counted));
+  if (!taken) --in_flight_[service];
+  return taken;
+}
+
+bool ShardConnectors::dispatchTo(Delivery&& delivery, Clock::time_point deadline, Callback done) {
   return std::visit(
       [&](auto&& n) -> bool {
         using T = std::decay_t<decltype(n)>;

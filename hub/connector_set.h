@@ -8,11 +8,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include <array>
 #include <chrono>
 #include <expected>
 #include <functional>
 #include <memory>
 #include <string>
+#include <variant>
 
 #include "connectors/apns.h"
 #include "connectors/fcm.h"
@@ -31,7 +33,8 @@ namespace pushhub::hub {
 struct ConnectorOptions {
   size_t apns_connections = 2;  // per shard: the most a pool opens
   size_t fcm_connections = 2;
-  size_t wns_connections = 16;  // HTTP/1.1: one request at a time per connection
+  size_t wns_connections = 16;          // HTTP/1.1: one request at a time per connection
+  uint32_t streams_per_connection = 0;  // HTTP/2: our cap below the service's (0: none)
   size_t queue_capacity = 8192;
   connectors::RetryOptions retry;
   uint64_t fcm_per_minute = 600'000;  // FCM's default project quota
@@ -78,18 +81,23 @@ class ShardConnectors {
   bool send(Delivery&& delivery, Clock::time_point deadline, Callback done);
   // Notifications handed over and not yet answered.
   size_t pending() const;
+  // Those of them for `platform`'s service: the engine's per-service budget (one slow or
+  // unreachable service holds only its own share of a shard's deliveries).
+  size_t inFlight(storage::Platform platform) const;
 
  private:
   connectors::ApnsClient* apns();
   connectors::FcmClient* fcm();
   connectors::WnsClient* wns();
   void refuse(Callback done, std::string why);
+  bool dispatchTo(Delivery&& delivery, Clock::time_point deadline, Callback done);
 
   boost::asio::io_context& io_;
   std::shared_ptr<const HubCredentials> credentials_;
   std::unique_ptr<connectors::ApnsClient> apns_;
   std::unique_ptr<connectors::FcmClient> fcm_;
   std::unique_ptr<connectors::WnsClient> wns_;
+  std::array<size_t, std::variant_size_v<Delivery>> in_flight_{};  // by Delivery's alternative
 };
 
 }  // namespace pushhub::hub

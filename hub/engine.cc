@@ -66,6 +66,7 @@ struct Engine::Run {
   std::atomic<unsigned> shards_left{0};
   std::atomic<UnixMillis> start_time{0};
   std::atomic<bool> expired{false};  // the time-to-live ran out before every target was reached
+  std::atomic<uint64_t> resends{0};  // NotificationStatus::resends
   // Test sends (n.max_targets): devices handed over so far, and their answers.
   std::atomic<uint32_t> handed_out{0};
   std::mutex test_mutex;
@@ -96,6 +97,10 @@ struct Engine::Job {
   std::vector<Slot> slots;
   size_t current = 0;  // the slot being walked
   bool finished = false;
+  // Targets whose push service had no room when they were reached (slot index, target), by
+  // platform: handed over as that service answers, while the walk goes on for the others.
+  std::array<std::deque<std::pair<size_t, uint32_t>>, storage::kPlatformCount> deferred;
+  size_t deferred_count = 0;
   std::vector<Delivery> scratch;
   std::vector<RenderFailure> failures;
 };
@@ -561,6 +566,23 @@ bool Engine::prepareSlot(Job& job, size_t slot_index) {
   return true;
 }
 
+bool Engine::serviceHasRoom(const Job& job, Platform platform) const {
+  return job.out == nullptr || job.out->inFlight(platform) < options_.in_flight_per_service;
+}
+
+bool Engine::takeDeferred(Job& job, size_t& slot_index, uint32_t& target) {
+  if (job.deferred_count == 0) return false;
+  for (size_t p = 0; p < job.deferred.size(); ++p) {
+    auto& waiting = job.deferred[p];
+    if (waiting.empty() || !serviceHasRoom(job, static_cast<Platform>(p))) continue;
+    std::tie(slot_index, target) = waiting.front();
+    waiting.pop_front();
+    --job.deferred_count;
+    return true;
+  }
+  return false;
+}
+
 size_t Engine::dispatch(Shard& shard, Job& job, size_t budget) {
   if (job.finished) return 0;
   if (!job.renderer) {
@@ -571,9 +593,18 @@ size_t Engine::dispatch(Shard& shard, Job& job, size_t budget) {
     abandonRest(job);
     return 0;
   }
+  // Deferred targets wait aside; past this many the walk waits too (memory stays bounded).
+  constexpr size_t kMaxDeferred = 1 << 16;
   size_t done = 0;
-  while (done < budget && shard.in_flight < options_.in_flight_per_shard &&
-         job.current < job.slots.size()) {
+  while (done < budget && shard.in_flight < options_.in_flight_per_shard) {
+    size_t deferred_slot = 0;
+    uint32_t deferred_target = 0;
+    if (takeDeferred(job, deferred_slot, deferred_target)) {
+      deliver(shard, job, deferred_slot, deferred_target);
+      ++done;
+      continue;
+    }
+    if (job.current >= job.slots.size()) break;
     Job::Slot& slot = job.slots[job.current];
     if (slot.finished && slot.resend.empty()) {
       ++job.current;
@@ -584,6 +615,8 @@ size_t Engine::dispatch(Shard& shard, Job& job, size_t budget) {
     if (!slot.resend.empty()) {
       target = slot.resend.front();
       slot.resend.pop_front();
+    } else if (job.deferred_count >= kMaxDeferred) {
+      break;
     } else if (slot.pos < slot.targets.size()) {
       target = slot.targets[slot.pos++];
       slot.next = target + 1;
@@ -626,6 +659,13 @@ void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target)
         !installation.templates.empty()) {
       return;
     }
+  }
+  if (!installation.expired_push_channel && !serviceHasRoom(job, installation.platform)) {
+    // Its service is at its share: later, when it answers; the walk goes on with the others.
+    job.deferred[static_cast<size_t>(installation.platform)].emplace_back(slot_index, target);
+    ++job.deferred_count;
+    slot.dirty = true;
+    return;
   }
   if (n.max_targets != 0 && !installation.expired_push_channel &&
       job.run->handed_out.fetch_add(1) >= n.max_targets) {
@@ -705,6 +745,7 @@ void Engine::onResult(Shard& shard, Job& job, size_t slot_index, uint32_t target
   --shard.in_flight;
   Job::Slot& slot = job.slots[slot_index];
   count(job, slot_index, platform, result.outcome);
+  if (result.resends > 0) job.run->resends.fetch_add(result.resends, std::memory_order_relaxed);
   const Notification& n = job.run->n;
   Histogram* latency = n.target == TargetKind::kHandles      ? latency_direct_
                        : n.target == TargetKind::kExpression ? latency_tags_
@@ -736,6 +777,13 @@ void Engine::onResult(Shard& shard, Job& job, size_t slot_index, uint32_t target
 void Engine::abandonRest(Job& job) {
   job.run->expired = true;
   const Notification& n = job.run->n;
+  for (size_t p = 0; p < job.deferred.size(); ++p) {
+    for (const auto& [slot_index, target] : job.deferred[p]) {
+      count(job, slot_index, static_cast<Platform>(p), PnsOutcome::kAbandoned);
+    }
+    job.deferred[p].clear();
+  }
+  job.deferred_count = 0;
   for (size_t i = job.current; i < job.slots.size(); ++i) {
     Job::Slot& slot = job.slots[i];
     if (slot.finished && slot.resend.empty()) continue;
@@ -759,7 +807,7 @@ void Engine::abandonRest(Job& job) {
 }
 
 void Engine::maybeFinishJob(Shard& shard, Job& job) {
-  if (job.finished || job.current < job.slots.size()) return;
+  if (job.finished || job.current < job.slots.size() || job.deferred_count > 0) return;
   for (auto& slot : job.slots) {
     if (!slot.pending.empty()) return;
   }
@@ -810,6 +858,14 @@ void Engine::checkpoint(Shard& shard) {
       for (const auto& [target, left] : slot.pending) c.checkpoint.pending.push_back(target);
       c.checkpoint.pending.insert(c.checkpoint.pending.end(), slot.resend.begin(),
                                   slot.resend.end());
+      if (job.deferred_count > 0) {
+        const size_t slot_index = static_cast<size_t>(&slot - job.slots.data());
+        for (const auto& waiting : job.deferred) {
+          for (const auto& [index, target] : waiting) {
+            if (index == slot_index) c.checkpoint.pending.push_back(target);
+          }
+        }
+      }
       std::sort(c.checkpoint.pending.begin(), c.checkpoint.pending.end());
       out.push_back(std::move(c));
     }
@@ -825,6 +881,7 @@ void Engine::finishRun(Run& run) {
   NotificationStatus& status = view.status;
   status.start_time = run.start_time.load();
   status.end_time = options_.clock();
+  status.resends = run.resends.load();
   for (size_t p = 0; p < storage::kPlatformCount; ++p) {
     for (size_t o = 0; o < connectors::kPnsOutcomeCount; ++o) {
       const uint64_t c = run.tally.count(static_cast<Platform>(p), static_cast<PnsOutcome>(o));
@@ -871,6 +928,7 @@ std::expected<std::optional<NotificationView>, std::string> Engine::details(
     view.notification = run->n;
     view.status.state = NotificationState::kProcessing;
     view.status.start_time = run->start_time.load();
+    view.status.resends = run->resends.load();
     if (view.status.start_time == 0) view.status.state = NotificationState::kEnqueued;
     for (size_t p = 0; p < storage::kPlatformCount; ++p) {
       for (size_t o = 0; o < connectors::kPnsOutcomeCount; ++o) {

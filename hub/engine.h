@@ -38,7 +38,10 @@ namespace pushhub::hub {
 
 struct EngineOptions {
   // Deliveries handed to push services and not yet answered, per shard: the backpressure.
-  size_t in_flight_per_shard = 512;
+  size_t in_flight_per_shard = 2048;
+  // Of those, to one push service (a hub's APNs, FCM or WNS): a slow or unreachable service holds
+  // this share at most, and a send's devices on it wait aside (deferred) while the others go on.
+  size_t in_flight_per_service = 512;
   // A shard writes its partitions' progress after this many answers or this long, whichever
   // comes first. A crash re-sends at most in_flight_per_shard + checkpoint_every deliveries per
   // shard.
@@ -183,6 +186,10 @@ class Engine {
   void pump(Shard& shard);
   size_t dispatch(Shard& shard, Job& job, size_t budget);
   bool prepareSlot(Job& job, size_t slot_index);
+  // Whether `platform`'s service of the job's hub is below its in-flight share on this shard.
+  bool serviceHasRoom(const Job& job, storage::Platform platform) const;
+  // A deferred target whose service has room now.
+  bool takeDeferred(Job& job, size_t& slot_index, uint32_t& target);
   void deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target);
   bool handOver(Shard& shard, Job& job);
   void onResult(Shard& shard, Job& job, size_t slot_index, uint32_t target,

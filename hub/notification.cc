@@ -4,6 +4,7 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
 #include <cctype>
 
 #include "common/text.h"
@@ -327,19 +328,23 @@ std::expected<Notification, std::string> decodeNotification(std::string_view byt
 std::string encodeStatus(const NotificationStatus& s) {
   msgpack::sbuffer buffer(64);
   Packer pk(buffer);
-  pk.pack_array(5);
-  pk.pack(1);
+  pk.pack_array(6);
+  pk.pack(2);
   pk.pack(static_cast<uint8_t>(s.state));
   pk.pack(s.start_time);
   pk.pack(s.end_time);
   packCounts(pk, s.counts);
+  pk.pack(s.resends);
   return std::string(buffer.data(), buffer.size());
 }
 
 std::expected<NotificationStatus, std::string> decodeStatus(std::string_view bytes) {
   auto handle = unpack(bytes);
   if (!handle) return std::unexpected(handle.error());
-  auto fields = recordFields(*handle, "notification status", 1, 5);
+  const msgpack::object& o = handle->get();
+  const bool format1 = o.type == msgpack::type::ARRAY && o.via.array.size == 5;
+  auto fields = format1 ? recordFields(*handle, "notification status", 1, 5)
+                        : recordFields(*handle, "notification status", 2, 6);
   if (!fields) return std::unexpected(fields.error());
   const msgpack::object* f = *fields;
   std::string error;
@@ -349,6 +354,11 @@ std::expected<NotificationStatus, std::string> decodeStatus(std::string_view byt
   if (!(r.integer(f[1], state, "state") && r.integer(f[2], s.start_time, "start time") &&
         r.integer(f[3], s.end_time, "end time") && readCounts(r, f[4], s.counts))) {
     return std::unexpected(error);
+  }
+  if (!format1) {
+    int64_t resends = 0;
+    if (!r.integer(f[5], resends, "resends")) return std::unexpected(error);
+    s.resends = static_cast<uint64_t>(std::max<int64_t>(resends, 0));
   }
   if (state < 0 || state > static_cast<int64_t>(NotificationState::kScheduled)) {
     return std::unexpected(fmt::format("unknown state {}", state));

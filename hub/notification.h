@@ -82,6 +82,9 @@ struct NotificationStatus {
     uint64_t n;
   };
   std::vector<Count> counts;
+  // Deliveries sent again because the connection they were in flight on was lost (each may have
+  // reached the device twice). Format 2; format 1 records read as 0.
+  uint64_t resends = 0;
 };
 std::string encodeStatus(const NotificationStatus& status);
 std::expected<NotificationStatus, std::string> decodeStatus(std::string_view bytes);

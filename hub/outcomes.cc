@@ -115,10 +115,10 @@ std::string notificationDetailsJson(const NotificationDetails& details, const Ou
   };
   return fmt::format(
       R"({{"notificationId":{},"location":{},"state":{},"enqueueTime":{},"startTime":{},)"
-      R"("endTime":{},"targetPlatforms":[{}],"counts":{}}})",
+      R"("endTime":{},"targetPlatforms":[{}],"counts":{},"resends":{}}})",
       jsonQuoted(details.id), jsonQuoted(details.location), jsonQuoted(stateName(details.state)),
       time(details.enqueue_time), time(details.start_time), time(details.end_time), platforms,
-      outcomeCountsJson(tally));
+      outcomeCountsJson(tally), details.resends);
 }
 
 }  // namespace pushhub::hub

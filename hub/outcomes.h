@@ -59,6 +59,7 @@ struct NotificationDetails {
   UnixMillis end_time = 0;    // 0: not ended
   std::string body;
   std::vector<std::string> target_platforms;  // "apple", "gcm", "windows", "template", …
+  uint64_t resends = 0;  // NotificationStatus::resends (the JSON form only: Azure has no field)
 };
 
 // Azure's NotificationDetails XML (application/xml), with {Apns,FcmV1,Gcm,Wns}OutcomeCounts for

@@ -12,15 +12,17 @@ using Clock = std::chrono::steady_clock;
 Pool::Pool(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls, Options options,
            Done done)
     : PoolBase(io, options.queue_capacity, options.backoff_initial, options.backoff_max,
-               options.metrics, options.labels, options.rate_limiter),
+               options.breaker_failures, options.metrics, options.labels, options.rate_limiter),
       tls_(std::move(tls)),
       options_(std::move(options)),
-      done_(std::move(done)) {
+      done_(std::move(done)),
+      wake_timer_(io) {
   options_.max_connections = std::max<size_t>(1, options_.max_connections);
 }
 
 Pool::~Pool() {
   *alive_ = false;
+  wake_timer_.cancel();
   for (auto& c : connections_) c->close();
   PoolMetrics::add(metrics_.connections, -static_cast<int64_t>(connections_.size()));
 }
@@ -45,22 +47,40 @@ bool Pool::enqueue(Request&& request, uint64_t tag, bool front) {
   return push(std::move(item), front);
 }
 
+namespace {
+
+std::string hostKey(const std::string& host, uint16_t port) {
+  return host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
 void Pool::start(const std::shared_ptr<Connection>& connection, Queued&& item) {
   ++stats_.submitted;
   PoolMetrics::inc(metrics_.requests);
   const bool fresh = !connection->reusable();
+  std::string key = hostKey(item.host, item.port);
   connection->send(std::move(item.request), [this, alive = alive_, connection, tag = item.tag,
-                                             fresh](Connection::Result&& result) {
+                                             fresh,
+                                             key = std::move(key)](Connection::Result&& result) {
     if (!*alive) return;
+    bool connect_failed = false;
     if (fresh) {
       if (result || result.error().end != StreamEnd::kRefused) {
         ++stats_.connects;
         PoolMetrics::inc(metrics_.connects);
-        connectSucceeded();
+        health_.erase(key);
         if (connection->tlsSession()) tls_session_ = connection->tlsSession();
       } else {
         ++stats_.connect_failures;
-        connectFailed();
+        PoolMetrics::inc(metrics_.connect_failures);
+        connect_failed = true;
+        HostHealth& health = health_[key];
+        ++health.failures;
+        health.connecting = false;
+        health.retry_at = Clock::now() + jitteredBackoff(health.failures, options_.backoff_initial,
+                                                         options_.backoff_max, rng_);
+        wakeAt(health.retry_at);
       }
     }
     if (connection->closed()) {
@@ -73,26 +93,54 @@ void Pool::start(const std::shared_ptr<Connection>& connection, Queued&& item) {
     if (result) {
       done_(tag, StreamEnd::kResponse, std::move(*result));
     } else {
-      done_(tag, result.error().end, Response{0, {}, result.error().why});
+      done_(tag, connect_failed ? StreamEnd::kConnectFailed : result.error().end,
+            Response{0, {}, result.error().why});
     }
     scheduleDispatch();
   });
 }
 
+void Pool::wakeAt(Clock::time_point when) {
+  if (when >= wake_at_) return;
+  wake_at_ = when;
+  wake_timer_.expires_at(when);
+  wake_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+    if (ec || !*alive) return;
+    wake_at_ = Clock::time_point::max();
+    dispatch();
+  });
+}
+
 void Pool::dispatch() {
-  // In queue order: an idle connection to the request's host, else a new one while allowed
-  // (after a failed connect, one at a time after the back-off).
-  bool may_open = !backingOff();
+  // In queue order: an idle connection to the request's host, else a new one while allowed. A
+  // host whose connects fail gets one attempt at a time after its back-off; once its breaker is
+  // open, its requests end at once.
+  const auto now = Clock::now();
   // Started after the walk: a start may call back (and enqueue) before it returns.
   std::vector<std::pair<std::shared_ptr<Connection>, Queued>> starts;
+  std::vector<uint64_t> unreachable;
   for (auto it = queue_.begin(); it != queue_.end();) {
     auto idle = std::find_if(connections_.begin(), connections_.end(), [&](auto& c) {
       return !c->busy() && c->reusable() && c->host() == it->host && c->port() == it->port &&
              std::none_of(starts.begin(), starts.end(),
                           [&](auto& taken) { return taken.first == c; });
     });
-    const bool can_open = may_open && connections_.size() < options_.max_connections;
-    if (idle == connections_.end() && !can_open) {
+    HostHealth* health = nullptr;
+    if (idle == connections_.end() && !health_.empty()) {
+      auto h = health_.find(hostKey(it->host, it->port));
+      if (h != health_.end()) health = &h->second;
+    }
+    if (health != nullptr && (health->connecting || now < health->retry_at)) {
+      if (health->failures >= breaker_failures_) {
+        unreachable.push_back(it->tag);
+        it = queue_.erase(it);
+      } else {
+        if (!health->connecting) wakeAt(health->retry_at);
+        ++it;
+      }
+      continue;
+    }
+    if (idle == connections_.end() && connections_.size() >= options_.max_connections) {
       ++it;
       continue;
     }
@@ -101,6 +149,7 @@ void Pool::dispatch() {
     if (idle != connections_.end()) {
       connection = *idle;
     } else {
+      if (health != nullptr) health->connecting = true;  // the probe
       Connection::Options connection_options = options_.connection;
       connection_options.host = it->host;
       connection_options.port = it->port;
@@ -109,14 +158,16 @@ void Pool::dispatch() {
                              it->host == options_.connection.host ? tls_session_ : nullptr);
       connections_.push_back(connection);
       PoolMetrics::add(metrics_.connections, 1);
-      if (failuresInARow() > 0) may_open = false;
     }
     starts.emplace_back(connection, std::move(*it));
     it = queue_.erase(it);
   }
   for (auto& [connection, item] : starts) start(connection, std::move(item));
+  for (const uint64_t tag : unreachable) {
+    PoolMetrics::inc(metrics_.unreachable);
+    done_(tag, StreamEnd::kUnreachable, Response{0, {}, {}});
+  }
   // Close what has been idle too long.
-  const auto now = Clock::now();
   for (auto& connection : connections_) {
     if (!connection->busy() && connection->reusable() && queue_.empty() &&
         now - connection->lastActive() > options_.idle_close) {

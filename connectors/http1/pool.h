@@ -5,8 +5,10 @@
 // backpressure, new connections opened as the queue needs them (with jittered exponential
 // back-off after connect failures), idle ones closed. Requests go to the pool's host, or to the
 // host their `authority` names (WNS channels are spread over clusters); connections are reused
-// per host. The same interface as http2::ClientPool,
-// so PushClient drives either.
+// per host. Connect failures are accounted per host too: a host that cannot be reached backs off
+// (one attempt at a time, growing jittered delays) and, after `breaker_failures` in a row, its
+// requests end at once as kUnreachable — other hosts are not held up. The same interface as
+// http2::ClientPool, so PushClient drives either.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -14,7 +16,12 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
 #include <vector>
+
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/metrics.h"
 #include "connectors/http1/client.h"
@@ -38,6 +45,7 @@ class Pool : public PoolBase<Pool, PoolQueued> {
     std::chrono::milliseconds idle_close{60000};
     std::chrono::milliseconds backoff_initial{100};
     std::chrono::milliseconds backoff_max{30000};
+    unsigned breaker_failures = 3;  // per host, see above
     // Shared by the pools of one credential on every shard (FCM: 600,000 a minute); null: none.
     std::shared_ptr<RateLimiter> rate_limiter;
     MetricsRegistry* metrics = nullptr;
@@ -66,6 +74,8 @@ class Pool : public PoolBase<Pool, PoolQueued> {
   using Queued = PoolQueued;
   void dispatch();
   void start(const std::shared_ptr<Connection>& connection, Queued&& item);
+  // Runs dispatch() again at `when` (the earliest end of a host's back-off) unless sooner.
+  void wakeAt(std::chrono::steady_clock::time_point when);
 
   std::shared_ptr<boost::asio::ssl::context> tls_;
   Options options_;
@@ -73,6 +83,16 @@ class Pool : public PoolBase<Pool, PoolQueued> {
   std::vector<std::shared_ptr<Connection>> connections_;
   std::shared_ptr<SSL_SESSION> tls_session_;
   Stats stats_;
+  // A host whose connects fail: absent while they succeed.
+  struct HostHealth {
+    unsigned failures = 0;                           // failed connects in a row
+    std::chrono::steady_clock::time_point retry_at;  // no new connect before
+    bool connecting = false;                         // its one attempt is under way
+  };
+  std::unordered_map<std::string, HostHealth> health_;  // by "host:port"
+  boost::asio::steady_timer wake_timer_;
+  std::chrono::steady_clock::time_point wake_at_ = std::chrono::steady_clock::time_point::max();
+  std::mt19937_64 rng_{std::random_device{}()};
 };
 
 }  // namespace pushhub::connectors::http1

@@ -12,7 +12,7 @@ using Clock = std::chrono::steady_clock;
 ClientPool::ClientPool(asio::io_context& io, std::shared_ptr<asio::ssl::context> tls,
                        Options options, Done done)
     : PoolBase(io, options.queue_capacity, options.backoff_initial, options.backoff_max,
-               options.metrics, options.labels, options.rate_limiter),
+               options.breaker_failures, options.metrics, options.labels, options.rate_limiter),
       tls_(std::move(tls)),
       options_(std::move(options)),
       done_(std::move(done)) {
@@ -38,6 +38,16 @@ bool ClientPool::enqueue(ClientRequest&& request, uint64_t tag, bool front) {
 }
 
 void ClientPool::dispatch() {
+  if (breakerOpen()) {
+    // Nothing waits for an endpoint that keeps refusing connections; a probe still goes out after
+    // each back-off (maybeConnect keeps min_connections).
+    failQueued([this](Queued& item) {
+      done_(item.tag, StreamEnd::kUnreachable, ClientResponse{0, {}, {}});
+    });
+    maybeConnect();
+    signalSpace();
+    return;
+  }
   const auto deadline = Clock::now() + options_.request_timeout;
   for (auto& connection : connections_) {
     while (!queue_.empty() && connection->canSubmit()) {

@@ -38,6 +38,9 @@ class ClientPool : public PoolBase<ClientPool, ClientPoolQueued> {
     std::chrono::milliseconds idle_close{60000};       // close connections above the minimum
     std::chrono::milliseconds backoff_initial{100};
     std::chrono::milliseconds backoff_max{30000};
+    // Failed connects in a row after which the endpoint counts as unreachable: queued and new
+    // requests end at once (StreamEnd::kUnreachable) until a probe connect succeeds.
+    unsigned breaker_failures = 3;
     // For /metrics (nullptr: none): pushhub_connector_* series labelled with `labels`.
     // Shared by the pools of one credential on every shard (FCM: 600,000 a minute); null: none.
     std::shared_ptr<RateLimiter> rate_limiter;

@@ -19,6 +19,8 @@ std::string_view streamEndName(StreamEnd end) {
     case StreamEnd::kRefused: return "refused";
     case StreamEnd::kReset: return "reset";
     case StreamEnd::kConnectionLost: return "connection lost";
+    case StreamEnd::kConnectFailed: return "connect failed";
+    case StreamEnd::kUnreachable: return "unreachable (connects keep failing)";
   }
   return "?";
 }
@@ -159,7 +161,10 @@ uint32_t ClientSession::remoteMaxStreams() const {
 }
 
 bool ClientSession::canSubmit() const {
-  return settings_received_ && !going_away_ && !failed_ && streams_.size() < remoteMaxStreams() &&
+  const uint32_t limit = options_.max_concurrent_streams == 0
+                             ? remoteMaxStreams()
+                             : std::min(remoteMaxStreams(), options_.max_concurrent_streams);
+  return settings_received_ && !going_away_ && !failed_ && streams_.size() < limit &&
          nghttp2_session_check_request_allowed(session_) != 0;
 }
 

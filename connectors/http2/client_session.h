@@ -44,6 +44,9 @@ enum class StreamEnd : uint8_t {
   kRefused,         // never processed (REFUSED_STREAM, or above a GOAWAY's last stream id): resend
   kReset,           // reset by the server after it began (it may or may not have acted)
   kConnectionLost,  // the connection ended first
+  // Set by pools, not sessions:
+  kConnectFailed,  // the connection made for it failed before it was usable: never sent
+  kUnreachable,    // the endpoint's circuit is open (connects keep failing): never sent
 };
 std::string_view streamEndName(StreamEnd end);
 
@@ -54,6 +57,10 @@ class ClientSession {
     uint32_t initial_window_size = 1 << 20;
     uint32_t connection_window_size = 32 << 20;
     size_t max_response_body = 64 << 10;
+    // Streams this client opens at once at most, below the server's own limit (0: the server's
+    // limit alone). Every stream in flight on a connection that is lost is sent again, so this
+    // bounds the duplicates one lost connection can cause (bench/RESULTS.md, "resets").
+    uint32_t max_concurrent_streams = 0;
     // Header names whose values are never entered in the HPACK table (Apple asks this for :path,
     // authorization and the per-notification apns-* headers): they differ per request.
     std::vector<std::string> never_index = {":path", "authorization"};

@@ -102,7 +102,8 @@ std::expected<ListenAddress, std::string> listenOption(const std::string& flag,
 }
 
 // "SERVICE:KIND=VALUE": SERVICE is apns, fcm, wns or all; KIND is 500, 503, throttle (APNs/FCM
-// 429, WNS 406), reset, goaway-every, latency-us or jitter-us.
+// 429, WNS 406), reset, tls-stall (connections whose handshake is never answered),
+// goaway-every, latency-us or jitter-us.
 std::expected<void, std::string> applyFault(const std::string& spec, SimOptions& options) {
   const auto bad = [&](std::string_view why) {
     return std::unexpected(fmt::format("--fault {}: {}", spec, why));
@@ -128,7 +129,8 @@ std::expected<void, std::string> applyFault(const std::string& spec, SimOptions&
   } catch (const std::exception&) {
     return bad("the value is not a number");
   }
-  const bool rate = kind == "500" || kind == "503" || kind == "throttle" || kind == "reset";
+  const bool rate = kind == "500" || kind == "503" || kind == "throttle" || kind == "reset" ||
+                    kind == "tls-stall";
   if (rate && (value < 0 || value > 1)) return bad("a rate is between 0 and 1");
   if (!rate && (value < 0 || value != static_cast<double>(static_cast<int64_t>(value)))) {
     return bad("a count or a duration is a non-negative integer");
@@ -142,6 +144,8 @@ std::expected<void, std::string> applyFault(const std::string& spec, SimOptions&
       f->throttle_rate = value;
     } else if (kind == "reset") {
       f->reset_rate = value;
+    } else if (kind == "tls-stall") {
+      f->tls_stall_rate = value;
     } else if (kind == "goaway-every") {
       f->goaway_every = static_cast<uint64_t>(value);
     } else if (kind == "latency-us") {
@@ -149,7 +153,9 @@ std::expected<void, std::string> applyFault(const std::string& spec, SimOptions&
     } else if (kind == "jitter-us") {
       f->latency_jitter = std::chrono::microseconds(static_cast<int64_t>(value));
     } else {
-      return bad("the kind is 500, 503, throttle, reset, goaway-every, latency-us or jitter-us");
+      return bad(
+          "the kind is 500, 503, throttle, reset, tls-stall, goaway-every, latency-us or "
+          "jitter-us");
     }
   }
   if (targets.front()->internal_error_rate + targets.front()->unavailable_rate +

@@ -1,8 +1,10 @@
 #include "connectors/sim/server.h"
 
 #include <fmt/format.h>
+
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <array>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -250,6 +252,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   asio::awaitable<void> serve() {
     boost::system::error_code ec;
+    if (listener_.faults->tls_stall_rate > 0 && std::uniform_real_distribution<double>(0, 1)(
+                                                    loop_.rng) < listener_.faults->tls_stall_rate) {
+      // Read and ignore whatever comes until the client closes.
+      std::array<char, 4096> sink;
+      for (;;) {
+        co_await stream_.next_layer().async_read_some(
+            asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+        if (ec || server_.stopping) co_return;
+      }
+    }
     co_await stream_.async_handshake(asio::ssl::stream_base::server,
                                      asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;

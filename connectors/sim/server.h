@@ -27,6 +27,9 @@ struct FaultOptions {
   double unavailable_rate = 0;     // 503
   double throttle_rate = 0;        // APNs/FCM 429, WNS 406
   double reset_rate = 0;           // the TCP connection is cut instead of answering
+  // Connections accepted over TCP whose TLS handshake is never answered (held until the client
+  // gives up): a service that is up at the TCP level and stuck above it.
+  double tls_stall_rate = 0;
   // HTTP/2: GOAWAY after every N requests on a connection (APNs {"reason":"Shutdown"});
   // HTTP/1.1: that answer carries Connection: close.
   uint64_t goaway_every = 0;
