@@ -34,7 +34,7 @@ struct ConnectorOptions {
   size_t apns_connections = 2;  // per shard: the most a pool opens
   size_t fcm_connections = 2;
   size_t wns_connections = 16;          // HTTP/1.1: one request at a time per connection
-  uint32_t streams_per_connection = 0;  // HTTP/2: our cap below the service's (0: none)
+  uint32_t streams_per_connection = 50;  // HTTP/2: our cap below the service's (0: none)
   size_t queue_capacity = 8192;
   connectors::RetryOptions retry;
   uint64_t fcm_per_minute = 600'000;  // FCM's default project quota

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Duplicates and throughput against the HTTP/2 streams-per-connection cap when connections are
+# lost (the hardening issue): every request in flight on a lost connection is sent again, and may
+# reach the device twice; fewer streams per connection bound that, at some cost in throughput.
+#
+# pushhub-sim with APNs' real stream limit (1000) and --fault apns:reset=RATE (the connection is
+# cut instead of an answer), pushhub (2 shards) with engine.streams_per_connection=CAP; COUNT
+# APNs installations; one broadcast per (RATE, CAP). For each: deliveries/s, the requests the
+# simulator received per device (1.00 = no duplicate), and the re-sends pushhub counted.
+#
+#   bench/resets.sh                               # COUNT=50000 RATES="0 0.001 0.01" CAPS="0 250 100 50 20"
+#   COUNT=20000 RATES=0.01 CAPS="100 20" bench/resets.sh
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+COUNT=${COUNT:-50000}
+RATES=${RATES:-0 0.001 0.01}
+CAPS=${CAPS:-0 250 100 50 20}
+SHARDS=${SHARDS:-2}
+PUSHHUB="$BUILD_DIR/bin/pushhub"
+BENCH="$BUILD_DIR/bin/pushhub-bench"
+need jq curl
+for b in "$PUSHHUB" "$BENCH"; do [ -x "$b" ] || { echo "$b is missing: run make build first" >&2; exit 1; }; done
+bench_setup
+key=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')
+
+# start_faulty_sim RATE: the simulator with APNs' stream limit and the reset rate.
+start_faulty_sim() {
+  "$SIM" --config "$work/creds/sim.conf" --apns-listen 127.0.0.1:0 --fcm-listen 127.0.0.1:0 \
+    --wns-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --loops 1 \
+    --apns-initial-streams 1000 --apns-max-streams 1000 --fault "apns:reset=$1" \
+    --log-level warn > "$work/sim.out" 2>&1 &
+  sim_pid=$!
+  bench_pids+=("$sim_pid")
+  for _ in $(seq 50); do grep -q 'pushhub-sim ready' "$work/sim.out" && break; sleep 0.1; done
+  sim_port=$(grep -o 'apns=[0-9]*' "$work/sim.out" | cut -d= -f2)
+  admin_port=$(grep -o 'admin=[0-9]*' "$work/sim.out" | cut -d= -f2)
+  [ -n "$sim_port" ] || { cat "$work/sim.out" >&2; exit 1; }
+  jq --arg a "https://localhost:$sim_port" '.apns.endpoint = $a | del(.fcm) | del(.wns)' \
+    "$work/creds/credentials.json" > "$work/hub.json"
+}
+
+# start_pushhub CAP
+start_pushhub() {
+  : > "$work/pushhub.out"
+  PUSHHUB_ENGINE_HUBS="bench=$work/hub.json" PUSHHUB_AUTH_RULES="Full=$key:Listen,Send,Manage" \
+    PUSHHUB_ENGINE_STREAMS_PER_CONNECTION="$1" \
+    "$PUSHHUB" serve --listen 127.0.0.1:0 --data-dir "$work/data" --shards "$SHARDS" \
+    --log-level info >"$work/pushhub.out" 2>&1 &
+  hub_pid=$!
+  bench_pids+=("$hub_pid")
+  for _ in $(seq 100); do grep -q 'listening on' "$work/pushhub.out" && break; sleep 0.1; done
+  port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/pushhub.out")
+  [ -n "$port" ] || { cat "$work/pushhub.out" >&2; exit 1; }
+}
+
+stop() { kill "$1"; for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; }
+
+printf '%-7s %-5s %12s %16s %10s %s\n' reset cap deliveries/s requests/device resends outcome
+rows=()
+populated=0
+for rate in $RATES; do
+  start_faulty_sim "$rate"
+  for cap in $CAPS; do
+    start_pushhub "$cap"
+    common=(--url "http://127.0.0.1:$port" --hub bench --rule Full --key "$key" --pushhub-pid "$hub_pid")
+    if [ "$populated" = 0 ]; then
+      "$BENCH" populate "${common[@]}" -n "$COUNT" --mix apns:100 --tags 10 >"$work/populate.out"
+      populated=1
+    fi
+    before=$(curl -s "http://127.0.0.1:$admin_port/stats" | jq '.apns.requests')
+    "$BENCH" send "${common[@]}" --sim-stats "http://127.0.0.1:$admin_port/stats" \
+      --label "reset-$rate-cap-$cap" --format apple --body '{"aps":{"alert":"resets"}}' \
+      --json "$work/send.json" >"$work/send.out"
+    after=$(curl -s "http://127.0.0.1:$admin_port/stats" | jq '.apns.requests')
+    resends=$(curl -s "http://127.0.0.1:$port/metrics" |
+      awk '/^pushhub_connector_resends_total/ {s += $2} END {print s + 0}')
+    rate_s=$(jq '.send.deliveries_per_s' "$work/send.json")
+    outcome=$(jq -c '.send.counts.apns' "$work/send.json")
+    per_device=$(awk -v a="$after" -v b="$before" -v n="$COUNT" 'BEGIN {printf "%.2f", (a - b) / n}')
+    printf '%-7s %-5s %12.0f %16s %10s %s\n' "$rate" "$cap" "$rate_s" "$per_device" "$resends" "$outcome"
+    rows+=("| $rate | $cap | $(printf '%.0f' "$rate_s") | $per_device | $resends | $outcome |")
+    stop "$hub_pid"
+  done
+  stop "$sim_pid"
+done
+echo
+echo "| reset rate | streams per connection (0: the service's 1000) | deliveries/s | requests per device | re-sends | outcomes |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
