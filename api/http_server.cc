@@ -45,6 +45,45 @@ const std::shared_ptr<spdlog::logger>& log() {
 
 enum class HeadRead { kComplete, kTooLarge, kFieldTooLarge, kFailed };
 
+// Reads until `buffer` holds a whole request head within `limit` bytes (checkRequestHead). Bytes
+// after the head (a body, a pipelined request) may be read too and stay in `buffer`.
+template <class Stream>
+asio::awaitable<HeadRead> readHead(Stream& stream, beast::flat_buffer& buffer, size_t limit,
+                                   boost::system::error_code& ec) {
+  size_t scanned = 0;
+  for (;;) {
+    const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+    const RequestHead head = checkRequestHead(data, limit, scanned);
+    switch (head.state) {
+      case RequestHead::State::kComplete: co_return HeadRead::kComplete;
+      case RequestHead::State::kTooLarge: co_return HeadRead::kTooLarge;
+      case RequestHead::State::kFieldTooLarge: co_return HeadRead::kFieldTooLarge;
+      case RequestHead::State::kIncomplete: break;
+    }
+    scanned = data.size();
+    const size_t n = co_await stream.async_read_some(buffer.prepare(8192),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+    buffer.commit(n);
+    if (ec) co_return HeadRead::kFailed;
+  }
+}
+
+const std::string& serverHeader() {
+  static const std::string value = fmt::format("pushhub/{}", buildInfo().version);
+  return value;
+}
+
+}  // namespace
+
+HttpResponse errorResponse(http::status status, std::string_view detail) {
+  HttpResponse response{status, 11};
+  response.set(http::field::content_type, "application/json");
+  response.body() = "{\"error\":" + jsonQuoted(detail) + "}\n";
+  return response;
+}
+
+namespace {
+
 // Beast keeps a field's name and value in at most 65,535 bytes and throws beyond that, from inside
 // its read operation where no caller can catch it: a head whose field (with any continuation
 // lines) is longer must not reach the parser.
@@ -65,44 +104,18 @@ bool hasOversizedField(std::string_view head) {
   return false;
 }
 
-// Reads until `buffer` holds a whole request head (up to and including the blank line that ends
-// its fields) within `limit` bytes. Beast's parser checks its header limit loosely (a 22,890-byte
-// head passed a 16,384 limit); this check is exact. Bytes after the head (a body, a pipelined
-// request) may be read too and stay in `buffer`.
-template <class Stream>
-asio::awaitable<HeadRead> readHead(Stream& stream, beast::flat_buffer& buffer, size_t limit,
-                                   boost::system::error_code& ec) {
-  size_t scanned = 0;
-  for (;;) {
-    const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
-    const std::string_view window = data.substr(0, std::min(data.size(), limit));
-    // Resume where the last scan stopped, less the terminator's length.
-    const size_t end = window.find("\r\n\r\n", scanned > 3 ? scanned - 3 : 0);
-    if (end != std::string_view::npos) {
-      co_return hasOversizedField(window.substr(0, end + 2)) ? HeadRead::kFieldTooLarge
-                                                             : HeadRead::kComplete;
-    }
-    if (data.size() >= limit) co_return HeadRead::kTooLarge;
-    scanned = window.size();
-    const size_t n = co_await stream.async_read_some(buffer.prepare(8192),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-    buffer.commit(n);
-    if (ec) co_return HeadRead::kFailed;
-  }
-}
-
-const std::string& serverHeader() {
-  static const std::string value = fmt::format("pushhub/{}", buildInfo().version);
-  return value;
-}
-
 }  // namespace
 
-HttpResponse errorResponse(http::status status, std::string_view detail) {
-  HttpResponse response{status, 11};
-  response.set(http::field::content_type, "application/json");
-  response.body() = "{\"error\":" + jsonQuoted(detail) + "}\n";
-  return response;
+RequestHead checkRequestHead(std::string_view received, size_t limit, size_t scanned) {
+  const std::string_view window = received.substr(0, std::min(received.size(), limit));
+  // Resume where the last scan stopped, less the terminator's length.
+  const size_t end = window.find("\r\n\r\n", scanned > 3 ? scanned - 3 : 0);
+  if (end != std::string_view::npos) {
+    if (hasOversizedField(window.substr(0, end + 2))) return {RequestHead::State::kFieldTooLarge};
+    return {RequestHead::State::kComplete, end + 4};
+  }
+  if (received.size() >= limit) return {RequestHead::State::kTooLarge};
+  return {RequestHead::State::kIncomplete};
 }
 
 HttpResponse textResponse(std::string body, std::string_view content_type) {

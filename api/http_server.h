@@ -36,6 +36,17 @@ HttpResponse errorResponse(http::status status, std::string_view detail);
 // A response with `body` of `content_type` and status 200.
 HttpResponse textResponse(std::string body, std::string_view content_type);
 
+// Where the request head is in the bytes a connection has received so far (`scanned` of them
+// looked at before, to resume): complete (its size, up to and including the blank line ending its
+// fields), incomplete, larger than `limit` bytes, or with a field over 65,535 bytes (Beast cannot
+// hold it). Exact, unlike Beast's own header limit.
+struct RequestHead {
+  enum class State { kIncomplete, kComplete, kTooLarge, kFieldTooLarge };
+  State state = State::kIncomplete;
+  size_t size = 0;  // kComplete
+};
+RequestHead checkRequestHead(std::string_view received, size_t limit, size_t scanned = 0);
+
 // Runs on the shard that owns the connection; may suspend (co_await) without blocking the shard.
 using Handler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&)>;
 

@@ -10,6 +10,8 @@
 #
 #   bench/resets.sh                               # COUNT=50000 RATES="0 0.001 0.01" CAPS="0 250 100 50 20"
 #   COUNT=20000 RATES=0.01 CAPS="100 20" bench/resets.sh
+#   SIM_STREAMS=100 RATES=0 CAPS="100 50 100 50" bench/resets.sh    # make bench's simulator
+#   LATENCY_US=20000 RATES=0 CAPS="0 100 50" bench/resets.sh         # a 20 ms round trip
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -17,6 +19,8 @@ COUNT=${COUNT:-50000}
 RATES=${RATES:-0 0.001 0.01}
 CAPS=${CAPS:-0 250 100 50 20}
 SHARDS=${SHARDS:-2}
+SIM_STREAMS=${SIM_STREAMS:-1000}   # the simulator's APNs stream limit (APNs': 1000)
+LATENCY_US=${LATENCY_US:-0}        # added to every APNs answer (a real RTT is 20-100 ms)
 PUSHHUB="$BUILD_DIR/bin/pushhub"
 BENCH="$BUILD_DIR/bin/pushhub-bench"
 need jq curl
@@ -28,7 +32,8 @@ key=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')
 start_faulty_sim() {
   "$SIM" --config "$work/creds/sim.conf" --apns-listen 127.0.0.1:0 --fcm-listen 127.0.0.1:0 \
     --wns-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --loops 1 \
-    --apns-initial-streams 1000 --apns-max-streams 1000 --fault "apns:reset=$1" \
+    --apns-initial-streams "$SIM_STREAMS" --apns-max-streams "$SIM_STREAMS" --fault "apns:reset=$1" \
+    --fault "apns:latency-us=$LATENCY_US" \
     --log-level warn > "$work/sim.out" 2>&1 &
   sim_pid=$!
   bench_pids+=("$sim_pid")
@@ -56,7 +61,7 @@ start_pushhub() {
 
 stop() { kill "$1"; for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; }
 
-printf '%-7s %-5s %12s %16s %10s %s\n' reset cap deliveries/s requests/device resends outcome
+printf '%-7s %-5s %12s %16s %10s %8s %s\n' reset cap deliveries/s requests/device resends cpu/1M outcome
 rows=()
 populated=0
 for rate in $RATES; do
@@ -77,14 +82,15 @@ for rate in $RATES; do
       awk '/^pushhub_connector_resends_total/ {s += $2} END {print s + 0}')
     rate_s=$(jq '.send.deliveries_per_s' "$work/send.json")
     outcome=$(jq -c '.send.counts.apns' "$work/send.json")
+    cpu=$(jq '.pushhub.cpu_seconds_per_million_deliveries // 0' "$work/send.json")
     per_device=$(awk -v a="$after" -v b="$before" -v n="$COUNT" 'BEGIN {printf "%.2f", (a - b) / n}')
-    printf '%-7s %-5s %12.0f %16s %10s %s\n' "$rate" "$cap" "$rate_s" "$per_device" "$resends" "$outcome"
-    rows+=("| $rate | $cap | $(printf '%.0f' "$rate_s") | $per_device | $resends | $outcome |")
+    printf '%-7s %-5s %12.0f %16s %10s %8.2f %s\n' "$rate" "$cap" "$rate_s" "$per_device" "$resends" "$cpu" "$outcome"
+    rows+=("| $rate | $cap | $(printf '%.0f' "$rate_s") | $per_device | $resends | $(printf '%.2f' "$cpu") s | $outcome |")
     stop "$hub_pid"
   done
   stop "$sim_pid"
 done
 echo
-echo "| reset rate | streams per connection (0: the service's 1000) | deliveries/s | requests per device | re-sends | outcomes |"
-echo "|---|---|---|---|---|---|"
+echo "| reset rate | streams per connection (0: the service's 1000) | deliveries/s | requests per device | re-sends | pushhub CPU per 1M deliveries | outcomes |"
+echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"

@@ -5,6 +5,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+
 #include "common/json.h"
 #include "common/json_parse.h"
 #include "common/url.h"
@@ -71,50 +73,68 @@ void AccessTokenSource::get(asio::io_context& io, Ready ready) {
               false}));
           return;
         }
-        rapidjson::Document json;
-        const bool parsed = parseJson(json, result->body).has_value();
-        const auto text = [&](const char* name) -> std::string {
-          if (!parsed || !json.IsObject() || !json.HasMember(name)) return "";
-          const auto& v = json[name];
-          if (v.IsString()) return v.GetString();
-          if (v.IsInt64()) return std::to_string(v.GetInt64());
-          return "";
-        };
-        if (result->status != 200) {
-          const std::string error = text("error");
-          // 4xx: the credential was refused; 5xx and 429: try again later.
-          const bool permanent = result->status >= 400 && result->status < 500 &&
-                                 result->status != 429 && result->status != 408;
-          complete(std::unexpected(AuthError{
-              fmt::format(
-                  "token endpoint {} answered {}{}{}", options_.token_url, result->status,
-                  error.empty() ? "" : ": " + error,
-                  text("error_description").empty() ? "" : " (" + text("error_description") + ")"),
-              permanent}));
-          return;
-        }
-        const std::string access_token = text("access_token");
-        // expires_in is a number (Google, Microsoft's v2.0 endpoint) or a string (its samples).
-        const std::string expires_in = text("expires_in");
-        int64_t seconds = 0;
-        for (const char c : expires_in) {
-          if (c < '0' || c > '9') {
-            seconds = -1;
-            break;
-          }
-          seconds = seconds * 10 + (c - '0');
-        }
-        if (access_token.empty() || expires_in.empty() || seconds <= 0) {
-          complete(std::unexpected(
-              AuthError{fmt::format("token endpoint {}: no access_token/expires_in in the answer",
-                                    options_.token_url),
-                        false}));
+        auto answer = parseTokenAnswer(result->status, result->body, options_.token_url);
+        if (!answer) {
+          complete(std::unexpected(std::move(answer.error())));
           return;
         }
         complete(std::make_shared<const AccessToken>(
-            AccessToken{"Bearer " + access_token, now, now + std::chrono::seconds(seconds)}));
+            AccessToken{"Bearer " + answer->access_token, now, now + answer->expires_in}));
       },
       options_.timeout, options_.verify_peer);
+}
+
+std::expected<TokenAnswer, AuthError> parseTokenAnswer(int status, std::string_view body,
+                                                       std::string_view endpoint) {
+  rapidjson::Document json;
+  const bool parsed = parseJson(json, body).has_value();
+  const auto text = [&](const char* name) -> std::string {
+    if (!parsed || !json.IsObject() || !json.HasMember(name)) return "";
+    const auto& v = json[name];
+    if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
+    if (v.IsInt64()) return std::to_string(v.GetInt64());
+    return "";
+  };
+  if (status != 200) {
+    const std::string error = text("error");
+    const std::string description = text("error_description");
+    // 4xx: the credential was refused; 5xx and 429: try again later.
+    const bool permanent = status >= 400 && status < 500 && status != 429 && status != 408;
+    return std::unexpected(
+        AuthError{fmt::format("token endpoint {} answered {}{}{}", endpoint, status,
+                              error.empty() ? "" : ": " + error,
+                              description.empty() ? "" : " (" + description + ")"),
+                  permanent});
+  }
+  TokenAnswer answer;
+  answer.access_token = text("access_token");
+  // expires_in is a number (Google, Microsoft's v2.0 endpoint) or a string (its samples); more
+  // than nine digits (30 years) is not a lifetime.
+  const std::string expires_in = text("expires_in");
+  int64_t seconds = 0;
+  if (expires_in.empty() || expires_in.size() > 9) seconds = -1;
+  for (const char c : expires_in) {
+    if (c < '0' || c > '9') {
+      seconds = -1;
+      break;
+    }
+    seconds = seconds * 10 + (c - '0');
+  }
+  if (answer.access_token.empty() || seconds <= 0) {
+    return std::unexpected(AuthError{
+        fmt::format("token endpoint {}: no access_token/expires_in in the answer", endpoint),
+        false});
+  }
+  // It goes into an Authorization header: nothing there may end or fold the header.
+  if (!std::all_of(answer.access_token.begin(), answer.access_token.end(),
+                   [](char c) { return c > 0x20 && c < 0x7F; })) {
+    return std::unexpected(AuthError{
+        fmt::format("token endpoint {}: the access_token has characters a header cannot carry",
+                    endpoint),
+        false});
+  }
+  answer.expires_in = std::chrono::seconds(seconds);
+  return answer;
 }
 
 void AccessTokenSource::complete(Result result) {

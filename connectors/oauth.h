@@ -142,6 +142,16 @@ std::expected<std::string, std::string> serviceAccountForm(
     std::string_view scope);
 inline constexpr std::string_view kFcmScope = "https://www.googleapis.com/auth/firebase.messaging";
 
+// A token endpoint's answer (RFC 6749 §5): the access token and its lifetime, or why there is
+// none — 4xx other than 408/429 is permanent (the credential was refused), the rest transient.
+// `endpoint` only names it in the error.
+struct TokenAnswer {
+  std::string access_token;
+  std::chrono::seconds expires_in{0};
+};
+std::expected<TokenAnswer, AuthError> parseTokenAnswer(int status, std::string_view body,
+                                                       std::string_view endpoint);
+
 // WNS: client credentials for notify.windows.com (classic) or https://wns.windows.com/.default
 // (Entra).
 std::string clientCredentialsForm(std::string_view client_id, std::string_view secret,

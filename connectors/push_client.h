@@ -66,7 +66,7 @@ struct RetryOptions {
   unsigned max_connect_failures = 3;
   // Each loss of the connection a notification is in flight on re-sends it once (it may arrive
   // twice); after this many losses it ends as PnsUnreachable.
-  unsigned max_resends = 10;
+  unsigned max_resends = 20;
 };
 
 // `Pool`: http2::ClientPool (APNs, FCM) or http1::Pool (WNS); both take ClientRequests and

@@ -217,8 +217,9 @@ const std::vector<ConfigKey> kKeys = {
     {"engine", "streams_per_connection", ValueKind::kInteger,
      "HTTP/2 streams pushhub opens at once on one APNs or FCM connection, at most (below the "
      "service's own limit; 0: the service's limit). A lost connection's requests in flight are "
-     "sent again and may arrive twice, so this bounds the duplicates one loss causes; "
-     "bench/RESULTS.md has the trade-off measured.",
+     "sent again and may arrive twice, so this bounds the duplicates one loss causes; pools open "
+     "enough connections to carry in_flight_per_service at this cap. bench/RESULTS.md has the "
+     "trade-off measured.",
      [](Config& c, const ConfigValue& v) {
        return setInt(c.engine.streams_per_connection, v, 0, 1'000'000);
      },

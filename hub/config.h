@@ -53,7 +53,7 @@ struct Config {
     std::string hubs;
     size_t in_flight_per_shard = 2048;
     size_t in_flight_per_service = 512;
-    uint32_t streams_per_connection = 50;
+    uint32_t streams_per_connection = 100;
     size_t checkpoint_every = 128;
     std::chrono::milliseconds checkpoint_interval{200};
     std::chrono::seconds time_to_live{30 * 60};

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "connectors/tls.h"
 
 namespace pushhub::hub {
@@ -83,6 +85,18 @@ std::expected<std::shared_ptr<HubCredentials>, std::string> HubCredentials::crea
   return c;
 }
 
+namespace {
+
+// Connections an HTTP/2 pool may open: enough for the in-flight share at the stream cap (the cap
+// bounds what one lost connection duplicates; more connections keep the throughput).
+size_t http2Connections(const ConnectorOptions& o, size_t configured) {
+  if (o.streams_per_connection == 0) return configured;
+  return std::max(configured, (o.in_flight_per_service + o.streams_per_connection - 1) /
+                                  o.streams_per_connection);
+}
+
+}  // namespace
+
 ShardConnectors::ShardConnectors(boost::asio::io_context& io,
                                  std::shared_ptr<const HubCredentials> credentials)
     : io_(io), credentials_(std::move(credentials)) {}
@@ -99,7 +113,7 @@ connectors::ApnsClient* ShardConnectors::apns() {
   options.pool.connection.session.authority =
       def.endpoint.port == 443 ? def.endpoint.host
                                : fmt::format("{}:{}", def.endpoint.host, def.endpoint.port);
-  options.pool.max_connections = o.apns_connections;
+  options.pool.max_connections = http2Connections(o, o.apns_connections);
   options.pool.connection.session.max_concurrent_streams = o.streams_per_connection;
   options.pool.queue_capacity = o.queue_capacity;
   options.pool.metrics = o.metrics;
@@ -120,7 +134,7 @@ connectors::FcmClient* ShardConnectors::fcm() {
   options.pool.connection.session.authority =
       def.endpoint.port == 443 ? def.endpoint.host
                                : fmt::format("{}:{}", def.endpoint.host, def.endpoint.port);
-  options.pool.max_connections = o.fcm_connections;
+  options.pool.max_connections = http2Connections(o, o.fcm_connections);
   options.pool.connection.session.max_concurrent_streams = o.streams_per_connection;
   options.pool.queue_capacity = o.queue_capacity;
   options.pool.rate_limiter = credentials_->fcm_limiter_;
@@ -155,13 +169,29 @@ void ShardConnectors::refuse(Callback done, std::string why) {
   });
 }
 
-size_t ShardConnectors::inFlight(storage::Platform platform) const {
+namespace {
+
+// The Delivery alternative of a platform's service, or nullopt for platforms without one.
+std::optional<size_t> serviceIndex(storage::Platform platform) {
   switch (platform) {
-    case storage::Platform::kApns: return in_flight_[0];
-    case storage::Platform::kFcmV1: return in_flight_[1];
-    case storage::Platform::kWns: return in_flight_[2];
-    default: return 0;
+    case storage::Platform::kApns: return 0;
+    case storage::Platform::kFcmV1: return 1;
+    case storage::Platform::kWns: return 2;
+    default: return std::nullopt;
   }
+}
+
+}  // namespace
+
+size_t ShardConnectors::inFlight(storage::Platform platform) const {
+  const auto service = serviceIndex(platform);
+  return service ? in_flight_[*service] : 0;
+}
+
+bool ShardConnectors::stalled(storage::Platform platform, Clock::time_point now,
+                              Clock::duration quiet) const {
+  const auto service = serviceIndex(platform);
+  return service && in_flight_[*service] > 0 && now - last_answer_[*service] > quiet;
 }
 
 bool ShardConnectors::send(Delivery&& delivery, Clock::time_point deadline, Callback done) {
@@ -170,9 +200,10 @@ bool ShardConnectors::send(Delivery&& delivery, Clock::time_point deadline, Call
       std::is_same_v<std::variant_alternative_t<1, Delivery>, connectors::FcmNotification> &&
       std::is_same_v<std::variant_alternative_t<2, Delivery>, connectors::WnsNotification>);
   const size_t service = delivery.index();
-  ++in_flight_[service];
+  if (in_flight_[service]++ == 0) last_answer_[service] = Clock::now();
   Callback counted = [this, service, done = std::move(done)](connectors::DeliveryResult&& result) {
     --in_flight_[service];
+    last_answer_[service] = Clock::now();
     done(std::move(result));
   };
   const bool taken = dispatchTo(std::move(delivery), deadline, std::move(counted));

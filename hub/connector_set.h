@@ -13,6 +13,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -33,8 +34,11 @@ namespace pushhub::hub {
 struct ConnectorOptions {
   size_t apns_connections = 2;  // per shard: the most a pool opens
   size_t fcm_connections = 2;
-  size_t wns_connections = 16;          // HTTP/1.1: one request at a time per connection
-  uint32_t streams_per_connection = 50;  // HTTP/2: our cap below the service's (0: none)
+  size_t wns_connections = 16;            // HTTP/1.1: one request at a time per connection
+  uint32_t streams_per_connection = 100;  // HTTP/2: our cap below the service's (0: none)
+  // The engine's in-flight share per service and shard: with a stream cap, an HTTP/2 pool opens
+  // enough connections to carry it (apns_connections/fcm_connections at least).
+  size_t in_flight_per_service = 512;
   size_t queue_capacity = 8192;
   connectors::RetryOptions retry;
   uint64_t fcm_per_minute = 600'000;  // FCM's default project quota
@@ -84,6 +88,9 @@ class ShardConnectors {
   // Those of them for `platform`'s service: the engine's per-service budget (one slow or
   // unreachable service holds only its own share of a shard's deliveries).
   size_t inFlight(storage::Platform platform) const;
+  // Whether `platform`'s service has deliveries in flight and has answered none of them for
+  // `quiet`: slow or stuck rather than merely busy (a busy service answers all the time).
+  bool stalled(storage::Platform platform, Clock::time_point now, Clock::duration quiet) const;
 
  private:
   connectors::ApnsClient* apns();
@@ -98,6 +105,8 @@ class ShardConnectors {
   std::unique_ptr<connectors::FcmClient> fcm_;
   std::unique_ptr<connectors::WnsClient> wns_;
   std::array<size_t, std::variant_size_v<Delivery>> in_flight_{};  // by Delivery's alternative
+  // The last answer, or the send that found nothing in flight.
+  std::array<Clock::time_point, std::variant_size_v<Delivery>> last_answer_{};
 };
 
 }  // namespace pushhub::hub

@@ -106,7 +106,7 @@ struct Engine::Job {
 };
 
 struct Engine::Shard {
-  explicit Shard(boost::asio::io_context& io) : io(io), checkpoint_timer(io) {}
+  explicit Shard(boost::asio::io_context& io) : io(io), checkpoint_timer(io), stall_timer(io) {}
   unsigned index = 0;
   boost::asio::io_context& io;
   std::map<std::string, std::unique_ptr<ShardConnectors>, std::less<>> connectors;
@@ -118,6 +118,10 @@ struct Engine::Shard {
   size_t answers_since_checkpoint = 0;
   bool checkpoint_timer_armed = false;
   boost::asio::steady_timer checkpoint_timer;
+  // A walk paused on a busy service looks again once that service could count as stalled: its
+  // answers would wake the pump, but a service that stops answering wakes nothing.
+  bool stall_timer_armed = false;
+  boost::asio::steady_timer stall_timer;
   bool stopping = false;
   Gauge* in_flight_gauge = nullptr;
   // Upserts queued this loop turn, by hub: written together by flushUpserts().
@@ -187,6 +191,7 @@ Engine::~Engine() { stop(); }
 std::expected<void, std::string> Engine::addHub(HubDefinition definition) {
   const std::string name = definition.name;
   ConnectorOptions connector_options = options_.connectors;
+  connector_options.in_flight_per_service = options_.in_flight_per_service;
   // The engine never has more in flight than a client's queue holds (ShardConnectors::send).
   connector_options.queue_capacity =
       std::max(connector_options.queue_capacity, 2 * options_.in_flight_per_shard + 1024);
@@ -327,6 +332,7 @@ void Engine::stop() {
       shard.stopping = true;
       checkpoint(shard);
       shard.checkpoint_timer.cancel();
+      shard.stall_timer.cancel();
       shard.connectors.clear();  // pending callbacks are dropped with the clients
       shard.retired.clear();
       shard.jobs.clear();
@@ -629,18 +635,18 @@ size_t Engine::dispatch(Shard& shard, Job& job, size_t budget) {
       continue;
     }
     slot.dirty = true;
-    deliver(shard, job, job.current, target);
+    if (!deliver(shard, job, job.current, target)) break;
     ++done;
   }
   return done;
 }
 
-void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target) {
+bool Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target) {
   Job::Slot& slot = job.slots[slot_index];
   const Notification& n = job.run->n;
   storage::Installation installation;
   if (slot.id == kDirectSlot) {
-    if (target >= n.handles.size()) return;
+    if (target >= n.handles.size()) return true;
     installation.platform = n.content.platform;
     installation.push_channel = n.handles[target];
   } else {
@@ -649,27 +655,41 @@ void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target)
     if (!stored) {
       log()->error("notification {}: reading an installation: {}", n.id, stored.error().message);
       count(job, slot_index, Platform::kApns, PnsOutcome::kUnknownError);
-      return;
+      return true;
     }
-    if (!*stored) return;  // deleted since the expression was evaluated
+    if (!*stored) return true;  // deleted since the expression was evaluated
     installation = std::move(**stored);
     // Azure's registrations: a template registration receives template notifications only.
     if (n.content.kind != NotificationContent::Kind::kTemplate &&
         installation.kind == storage::DeviceKind::kRegistration &&
         !installation.templates.empty()) {
-      return;
+      return true;
     }
   }
   if (!installation.expired_push_channel && !serviceHasRoom(job, installation.platform)) {
-    // Its service is at its share: later, when it answers; the walk goes on with the others.
-    job.deferred[static_cast<size_t>(installation.platform)].emplace_back(slot_index, target);
-    ++job.deferred_count;
-    slot.dirty = true;
-    return;
+    if (job.out->stalled(installation.platform, Clock::now(), options_.stalled_after)) {
+      // Its service is at its share and not answering: this device waits aside, the walk goes
+      // on with the other services' devices.
+      job.deferred[static_cast<size_t>(installation.platform)].emplace_back(slot_index, target);
+      ++job.deferred_count;
+      slot.dirty = true;
+      return true;
+    }
+    // Busy but answering: the walk waits for it here (the backpressure), this target first.
+    slot.resend.push_front(target);
+    if (!shard.stall_timer_armed && !shard.stopping) {
+      shard.stall_timer_armed = true;
+      shard.stall_timer.expires_after(options_.stalled_after + std::chrono::milliseconds(1));
+      shard.stall_timer.async_wait([this, &shard](boost::system::error_code ec) {
+        shard.stall_timer_armed = false;
+        if (!ec) schedulePump(shard);
+      });
+    }
+    return false;
   }
   if (n.max_targets != 0 && !installation.expired_push_channel &&
       job.run->handed_out.fetch_add(1) >= n.max_targets) {
-    return;  // a test send's devices are all chosen
+    return true;  // a test send's devices are all chosen
   }
   job.scratch.clear();
   job.failures.clear();
@@ -704,7 +724,7 @@ void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target)
                          : "template " + failure.template_name + ": " + failure.reason});
     }
   }
-  if (job.scratch.empty()) return;
+  if (job.scratch.empty()) return true;
   slot.pending[target] += static_cast<uint32_t>(job.scratch.size());
   for (auto& delivery : job.scratch) {
     const Platform platform = platformOf(delivery);
@@ -729,6 +749,7 @@ void Engine::deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target)
                DeliveryResult{PnsOutcome::kPnsUnreachable, false, 0, "connector queue full", 0});
     }
   }
+  return true;
 }
 
 void Engine::count(Job& job, size_t slot_index, Platform platform, PnsOutcome outcome, uint64_t n) {

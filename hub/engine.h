@@ -42,6 +42,9 @@ struct EngineOptions {
   // Of those, to one push service (a hub's APNs, FCM or WNS): a slow or unreachable service holds
   // this share at most, and a send's devices on it wait aside (deferred) while the others go on.
   size_t in_flight_per_service = 512;
+  // A service at its share that has answered nothing for this long is slow or stuck, not busy:
+  // the devices the walk meets for it are put aside (deferred) so that the others go on.
+  std::chrono::milliseconds stalled_after{100};
   // A shard writes its partitions' progress after this many answers or this long, whichever
   // comes first. A crash re-sends at most in_flight_per_shard + checkpoint_every deliveries per
   // shard.
@@ -190,7 +193,9 @@ class Engine {
   bool serviceHasRoom(const Job& job, storage::Platform platform) const;
   // A deferred target whose service has room now.
   bool takeDeferred(Job& job, size_t& slot_index, uint32_t& target);
-  void deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target);
+  // Reads, renders and hands over one target; false when its service is at its share and still
+  // answering (the target is put back first in line, and the job's walk pauses).
+  bool deliver(Shard& shard, Job& job, size_t slot_index, uint32_t target);
   bool handOver(Shard& shard, Job& job);
   void onResult(Shard& shard, Job& job, size_t slot_index, uint32_t target,
                 storage::Platform platform, const std::string& handle,
