@@ -31,8 +31,21 @@ elseif(PUSHHUB_SANITIZE STREQUAL "thread")
   # (-Wtsan) on every use. The handler queues Asio guards with mutexes, which TSan does see.
   target_compile_options(pushhub_compile_options INTERFACE ${_san} -Wno-tsan)
   target_link_options(pushhub_compile_options INTERFACE ${_san})
+elseif(PUSHHUB_SANITIZE STREQUAL "fuzzer")
+  # libFuzzer targets (tests/fuzz, `make fuzz`): clang 16 or later, every library instrumented for
+  # coverage, ASan and UBSan; the targets link -fsanitize=fuzzer themselves.
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang" OR CMAKE_CXX_COMPILER_VERSION VERSION_LESS 16)
+    message(FATAL_ERROR "PUSHHUB_SANITIZE=fuzzer needs clang 16 or later (CXX=clang++-16)")
+  endif()
+  set(_san -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  # libstdc++ 12 offers std::expected only when __cpp_concepts >= 202002L; clang 16 implements
+  # what that stands for (P0848) but still reports 201907L.
+  target_compile_options(pushhub_compile_options INTERFACE ${_san} -Wno-macro-redefined
+                         -D__cpp_concepts=202002L)
+  target_link_options(pushhub_compile_options INTERFACE -fsanitize=address,undefined)
 elseif(NOT PUSHHUB_SANITIZE STREQUAL "")
-  message(FATAL_ERROR "PUSHHUB_SANITIZE must be '', 'address' or 'thread', not '${PUSHHUB_SANITIZE}'")
+  message(FATAL_ERROR
+          "PUSHHUB_SANITIZE must be '', 'address', 'thread' or 'fuzzer', not '${PUSHHUB_SANITIZE}'")
 endif()
 
 # Release keeps frame pointers so perf and callgrind give usable stacks.
