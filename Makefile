@@ -11,7 +11,7 @@ CTEST_ARGS ?=
 
 CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPUSHHUB_WERROR=$(WERROR)
 
-.PHONY: all deps configure build run test bench bench-components fuzz format lint asan tsan clean help
+.PHONY: all deps configure build run test bench bench-components reliability soak fuzz format lint asan tsan clean help
 FUZZ_SECONDS ?= 60
 
 all: build
@@ -22,6 +22,8 @@ help:
 	@echo "make test    install deps, build, run every test with ctest"
 	@echo "make bench   build Release and run pushhub-bench's default scenario (~5 min; bench/scenario.sh)"
 	@echo "make bench-components  the unit and component benchmarks (microbench, sim, connector, engine)"
+	@echo "make reliability  faults against real processes (~5 min; bench/reliability.sh, bench/RELIABILITY.md)"
+	@echo "make soak    30 minutes of mixed load and faults; RSS and descriptors must stay flat (bench/soak.sh)"
 	@echo "make asan    build with ASan+UBSan in build-asan/ and run the tests there"
 	@echo "make tsan    build with TSan in build-tsan/ and run the tests there"
 	@echo "make fuzz    build the libFuzzer targets with clang and fuzz for FUZZ_SECONDS (60)"
@@ -44,6 +46,14 @@ test: build
 
 bench: build
 	BUILD_DIR=$(BUILD_DIR) ./bench/scenario.sh
+
+# Faults against real processes (bench/reliability.sh; the report goes to bench/RELIABILITY.md).
+reliability: build
+	BUILD_DIR=$(BUILD_DIR) REPORT=bench/RELIABILITY.md ./bench/reliability.sh
+
+# 30 minutes of mixed load and faults, RSS and descriptors flat (bench/soak.sh; not in CI).
+soak: build
+	BUILD_DIR=$(BUILD_DIR) ./bench/soak.sh
 
 bench-components: build
 	./$(BUILD_DIR)/bin/pushhub_microbench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true

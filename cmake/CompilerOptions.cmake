@@ -42,6 +42,9 @@ elseif(PUSHHUB_SANITIZE STREQUAL "fuzzer")
   # what that stands for (P0848) but still reports 201907L.
   target_compile_options(pushhub_compile_options INTERFACE ${_san} -Wno-macro-redefined
                          -D__cpp_concepts=202002L)
+  # Boost 1.74 detects C++20 coroutines for g++ only.
+  target_compile_definitions(pushhub_compile_options INTERFACE BOOST_ASIO_HAS_CO_AWAIT
+                             BOOST_ASIO_HAS_STD_COROUTINE)
   target_link_options(pushhub_compile_options INTERFACE -fsanitize=address,undefined)
 elseif(NOT PUSHHUB_SANITIZE STREQUAL "")
   message(FATAL_ERROR
