@@ -76,5 +76,35 @@ h2load_rate() {
   grep -o 'finished in [^,]*, [0-9.]* req/s' <<<"$out" | awk '{print $(NF-1)}'
 }
 
+# After the simulator printed its ready line to $work/sim.out: its ports in $sim_port (APNs),
+# $fcm_port, $wns_port, $admin_port, and the development credentials pointed at it in
+# $work/hub.json (the hub definition pushhub serves).
+sim_hub() {
+  sim_port=$(grep -o 'apns=[0-9]*' "$work/sim.out" | cut -d= -f2)
+  fcm_port=$(grep -o 'fcm=[0-9]*' "$work/sim.out" | cut -d= -f2)
+  wns_port=$(grep -o 'wns=[0-9]*' "$work/sim.out" | cut -d= -f2)
+  admin_port=$(grep -o 'admin=[0-9]*' "$work/sim.out" | cut -d= -f2)
+  [ -n "$sim_port" ] || { cat "$work/sim.out" >&2; exit 1; }
+  jq --arg a "https://localhost:$sim_port" --arg f "https://localhost:$fcm_port" \
+    --arg w "https://localhost:$wns_port/accesstoken.srf" \
+    '.apns.endpoint = $a | .fcm.endpoint = $f | .fcm.token_endpoint = ($f + "/token")
+     | .wns.token_endpoint = $w | .wns.channel_host_suffix = "localhost"' \
+    "$work/creds/credentials.json" > "$work/hub.json"
+}
+
+# wait_for_pushhub PID: waits for `pushhub serve` (log level info, output in $work/pushhub.out)
+# to listen; its port in $port.
+wait_for_pushhub() {
+  port=""
+  for _ in $(seq 200); do
+    port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/pushhub.out" | tail -n 1)
+    [ -n "$port" ] && return 0
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$work/pushhub.out" >&2
+  exit 1
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 percent() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", 100 * a / b}'; }

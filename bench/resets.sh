@@ -38,11 +38,9 @@ start_faulty_sim() {
   sim_pid=$!
   bench_pids+=("$sim_pid")
   for _ in $(seq 50); do grep -q 'pushhub-sim ready' "$work/sim.out" && break; sleep 0.1; done
-  sim_port=$(grep -o 'apns=[0-9]*' "$work/sim.out" | cut -d= -f2)
-  admin_port=$(grep -o 'admin=[0-9]*' "$work/sim.out" | cut -d= -f2)
-  [ -n "$sim_port" ] || { cat "$work/sim.out" >&2; exit 1; }
-  jq --arg a "https://localhost:$sim_port" '.apns.endpoint = $a | del(.fcm) | del(.wns)' \
-    "$work/creds/credentials.json" > "$work/hub.json"
+  sim_hub
+  jq 'del(.fcm) | del(.wns)' "$work/hub.json" > "$work/hub-apns.json"
+  mv "$work/hub-apns.json" "$work/hub.json"
 }
 
 # start_pushhub CAP
@@ -54,9 +52,7 @@ start_pushhub() {
     --log-level info >"$work/pushhub.out" 2>&1 &
   hub_pid=$!
   bench_pids+=("$hub_pid")
-  for _ in $(seq 100); do grep -q 'listening on' "$work/pushhub.out" && break; sleep 0.1; done
-  port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/pushhub.out")
-  [ -n "$port" ] || { cat "$work/pushhub.out" >&2; exit 1; }
+  wait_for_pushhub "$hub_pid"
 }
 
 stop() { kill "$1"; for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; }

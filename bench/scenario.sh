@@ -40,15 +40,7 @@ need h2load jq gnuplot
 for b in "$PUSHHUB" "$BENCH"; do [ -x "$b" ] || { echo "$b is missing: run make build first" >&2; exit 1; }; done
 bench_setup
 start_sim 1 "$STREAMS"
-fcm_port=$(grep -o 'fcm=[0-9]*' "$work/sim.out" | cut -d= -f2)
-wns_port=$(grep -o 'wns=[0-9]*' "$work/sim.out" | cut -d= -f2)
-admin_port=$(grep -o 'admin=[0-9]*' "$work/sim.out" | cut -d= -f2)
-# The development credentials, pointed at this simulator.
-jq --arg a "https://localhost:$sim_port" --arg f "https://localhost:$fcm_port" \
-  --arg w "https://localhost:$wns_port/accesstoken.srf" \
-  '.apns.endpoint = $a | .fcm.endpoint = $f | .fcm.token_endpoint = ($f + "/token")
-   | .wns.token_endpoint = $w | .wns.channel_host_suffix = "localhost"' \
-  "$work/creds/credentials.json" > "$work/hub.json"
+sim_hub
 key=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')
 bootstrap=""  # no Kafka intake unless KAFKA=1
 if [ "${KAFKA:-0}" = 1 ]; then
@@ -66,9 +58,7 @@ PUSHHUB_ENGINE_HUBS="bench=$work/hub.json" PUSHHUB_AUTH_RULES="Full=$key:Listen,
   --log-level info >"$work/pushhub.out" 2>&1 &
 hub_pid=$!
 bench_pids+=("$hub_pid")
-for _ in $(seq 100); do grep -q 'listening on' "$work/pushhub.out" && break; sleep 0.1; done
-port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/pushhub.out")
-[ -n "$port" ] || { cat "$work/pushhub.out" >&2; exit 1; }
+wait_for_pushhub "$hub_pid"
 
 common=(--url "http://127.0.0.1:$port" --hub bench --rule Full --key "$key" --pushhub-pid "$hub_pid"
   --wns-host "localhost:$wns_port")

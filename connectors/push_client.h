@@ -161,6 +161,10 @@ class PushClient {
       auto waiting = std::move(waiting_);
       waiting_.clear();
       const auto now = Clock::now();
+      // A token endpoint that cannot be reached makes the service unreachable too: after as many
+      // failed fetches in a row as failed connects would take, what waits for a token ends.
+      const bool give_up =
+          error && !error->permanent && auth_failures_ + 1 >= retry_.max_connect_failures;
       for (const uint64_t tag : waiting) {
         auto it = pending_.find(tag);
         if (it == pending_.end()) continue;
@@ -168,6 +172,11 @@ class PushClient {
           send(tag, it->second);
         } else if (error->permanent) {
           finish(tag, DeliveryResult{PnsOutcome::kInvalidCredentials, false, 0, error->why, 0});
+        } else if (give_up) {
+          finish(tag, DeliveryResult{PnsOutcome::kPnsUnreachable, false, 0,
+                                     fmt::format("no access token after {} attempts; last: {}",
+                                                 auth_failures_ + 1, error->why),
+                                     0});
         } else if (now >= it->second.deadline) {
           finish(tag, DeliveryResult{PnsOutcome::kAbandoned, false, 0,
                                      "time-to-live reached; last: " + error->why, 0});

@@ -193,6 +193,49 @@ TEST_F(ApnsClientTest, CertificateAuthNeedsNoProviderToken) {
   EXPECT_EQ(simAccepted(), 50u);
 }
 
+TEST_F(ApnsClientTest, AnUnreachableEndpointTripsTheBreakerAndEndsAsPnsUnreachable) {
+  start();
+  ApnsClient::Options options;
+  options.pool.connection.host = "localhost";
+  options.pool.connection.port = 1;  // connects are refused
+  options.pool.connection.session.authority = "localhost:1";
+  options.pool.backoff_initial = std::chrono::milliseconds(10);
+  options.pool.backoff_max = std::chrono::milliseconds(50);
+  auto c = std::make_unique<ApnsClient>(io_, tls_, options, provider());
+  // Held until the breaker opens (3 failed connects), not until the time-to-live (an hour).
+  auto results =
+      deliver(*c, std::vector<ApnsNotification>(20, notification()), std::chrono::hours(1));
+  for (const auto& r : results) {
+    EXPECT_EQ(outcomeName(r.outcome), "PnsUnreachable");
+    EXPECT_THAT(r.reason, ::testing::HasSubstr("cannot be reached"));
+  }
+}
+
+TEST_F(ApnsClientTest, ResendsAfterALostConnectionAreCountedAndBoundedByTheStreamCap) {
+  start({"--fault", "apns:reset=0.01", "--apns-initial-streams", "1000", "--apns-max-streams",
+         "1000"});
+  ApnsClient::Options options;
+  options.pool.connection.host = "localhost";
+  options.pool.connection.port = static_cast<uint16_t>(apns_port_);
+  options.pool.connection.session.authority = fmt::format("localhost:{}", apns_port_);
+  options.pool.connection.session.max_concurrent_streams = 20;
+  options.pool.max_connections = 2;
+  options.retry.backoff_initial = std::chrono::milliseconds(10);
+  options.retry.backoff_max = std::chrono::milliseconds(100);
+  auto c = std::make_unique<ApnsClient>(io_, tls_, options, provider());
+  auto results = deliver(*c, std::vector<ApnsNotification>(2000, notification()));
+  uint64_t resends = 0;
+  for (const auto& r : results) {
+    EXPECT_EQ(outcomeName(r.outcome), "Success");
+    resends += r.resends;
+  }
+  // Every request the simulator saw beyond one per device is a counted re-send (a re-sent
+  // request may not have reached it before the connection went).
+  EXPECT_GT(resends, 0u);
+  EXPECT_GE(requests("apns"), 2000u);
+  EXPECT_LE(requests("apns"), 2000u + resends);
+}
+
 TEST_F(ApnsClientTest, ChaosLosesAndDuplicatesNoResult) {
   start({"--fault", "apns:503=0.05", "--fault", "apns:reset=0.002", "--fault",
          "apns:goaway-every=200", "--apns-drop-streams-after-rejection"});

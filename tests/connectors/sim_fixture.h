@@ -184,6 +184,17 @@ class SimTest : public ::testing::Test {
     return 0;
   }
 
+  // Requests one service received (answered or not), from /stats.
+  uint64_t requests(const std::string& service) {
+    const std::string stats = adminGet("/stats");
+    if (stats.empty()) expectSimRunning();
+    std::smatch m;
+    if (std::regex_search(stats, m, std::regex("\"" + service + R"(":\{"requests":(\d+))"))) {
+      return std::stoull(m[1]);
+    }
+    return 0;
+  }
+
   // Sends each notification through a push client (waiting for room when its queue is full),
   // runs `io` until every result is in, and checks there is exactly one per notification.
   template <class Client, class Notification, class Result>

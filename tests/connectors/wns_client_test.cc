@@ -187,6 +187,36 @@ TEST_F(WnsClientTest, AWrongSecretIsReportedAsInvalidCredentials) {
   EXPECT_THAT(r[0].reason, HasSubstr("invalid_client"));
 }
 
+TEST_F(WnsClientTest, AnUnreachableTokenEndpointEndsTheWaitAsPnsUnreachable) {
+  start();
+  AccessTokenSource::Options options;
+  options.token_url = "https://localhost:1/accesstoken.srf";  // connects are refused
+  options.tls = tls_;
+  auto source = AccessTokenSource::create(options, [this](auto) {
+    return std::expected<std::string, std::string>(
+        clientCredentialsForm(wns_sid_, wns_secret_, "notify.windows.com"));
+  });
+  ASSERT_TRUE(source.has_value());
+  auto c = client(*source);
+  // Not held until the time-to-live (an hour here): three failed token fetches end it.
+  auto r = deliver(*c, {toast(), toast()}, std::chrono::hours(1));
+  for (const auto& result : r) {
+    EXPECT_EQ(outcomeName(result.outcome), "PnsUnreachable");
+    EXPECT_THAT(result.reason, HasSubstr("no access token after 3 attempts"));
+  }
+}
+
+TEST_F(WnsClientTest, ConnectsThatFailEndAsPnsUnreachableAndTripTheBreaker) {
+  start();
+  auto c = client(tokens());
+  WnsNotification dead = toast();
+  dead.channel_uri = "https://localhost:1/?token=AwYAAAB";  // connects are refused
+  auto r = deliver(*c, {dead, dead, dead, dead, toast()}, std::chrono::hours(1));
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(outcomeName(r[i].outcome), "PnsUnreachable") << i;
+  // Another host of the same pool is not held up.
+  EXPECT_EQ(outcomeName(r[4].outcome), "Success");
+}
+
 TEST(WnsType, FromThePayloadsRoot) {
   EXPECT_EQ(wnsTypeOf("<toast><visual/></toast>"), "wns/toast");
   EXPECT_EQ(wnsTypeOf("  <?xml version=\"1.0\"?>\n<tile>"), "wns/tile");

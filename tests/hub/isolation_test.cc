@@ -141,6 +141,10 @@ TEST_F(IsolationTest, AWnsHostThatNeverFinishesTlsHoldsOnlyItsOwnShare) {
   auto running = engine_->details(kHub, broadcast);
   ASSERT_TRUE(running && *running);
   EXPECT_EQ((*running)->status.state, NotificationState::kProcessing);  // WNS still connecting
+  // Connects that never finish TLS time out and trip the breaker: WNS devices end
+  // PnsUnreachable, not at the time-to-live.
+  const NotificationView view = waitDone(broadcast, 90s);
+  EXPECT_EQ(countOf(view, Platform::kWns, PnsOutcome::kPnsUnreachable), wnsDevices());
   close();
   io.stop();
   stall.join();
