@@ -127,6 +127,11 @@ HttpResponse storeError(const storage::StoreError& error) {
       return azureError(http::status::not_found, error.message);
     case storage::StoreError::Code::kPreconditionFailed:
       return azureError(http::status::precondition_failed, error.message);
+    case storage::StoreError::Code::kUnavailable: {
+      auto response = azureError(http::status::service_unavailable, error.message);
+      response.set(http::field::retry_after, "10");
+      return response;
+    }
     case storage::StoreError::Code::kStorage: break;
   }
   return azureError(http::status::internal_server_error, "storage failed: " + error.message);

@@ -99,7 +99,7 @@ std::expected<NotificationStore::Accepted, std::string> NotificationStore::accep
   } else {
     batch.Put(cf, key('a', n.hub, n.id), "");
   }
-  const auto s = database_.db().Write(database_.writeOptions(), &batch);
+  const auto s = database_.write(batch);
   if (!s.ok()) return std::unexpected(failed("storing a notification", s));
   return Accepted{std::move(n), false};
 }
@@ -159,7 +159,7 @@ std::expected<void, std::string> NotificationStore::saveCheckpoints(
     storage::appendBigEndian32(k, c.slot);
     batch.Put(cf, k, encodeCheckpoint(c.checkpoint));
   }
-  const auto s = database_.db().Write(database_.writeOptions(), &batch);
+  const auto s = database_.write(batch);
   if (!s.ok()) return std::unexpected(failed("storing progress", s));
   return {};
 }
@@ -192,7 +192,7 @@ std::expected<void, std::string> NotificationStore::finish(std::string_view hub,
   std::string end = prefix;
   end.back() = '\1';
   batch.DeleteRange(cf, prefix, end);
-  const auto s = database_.db().Write(database_.writeOptions(), &batch);
+  const auto s = database_.write(batch);
   if (!s.ok()) return std::unexpected(failed("finishing a notification", s));
   return {};
 }
@@ -246,7 +246,7 @@ std::expected<bool, std::string> NotificationStore::activate(std::string_view hu
   auto* cf = database_.handle(ColumnFamily::kNotifications);
   batch.Put(cf, key('a', hub, id), "");
   batch.Put(cf, key('s', hub, id), encodeStatus(NotificationStatus{}));
-  const auto s = database_.db().Write(database_.writeOptions(), &batch);
+  const auto s = database_.write(batch);
   if (!s.ok()) return std::unexpected(failed("starting a scheduled notification", s));
   return true;
 }
@@ -263,7 +263,7 @@ std::expected<bool, std::string> NotificationStore::cancel(std::string_view hub,
   status.state = NotificationState::kCanceled;
   batch.Put(database_.handle(ColumnFamily::kNotifications), key('s', hub, id),
             encodeStatus(status));
-  const auto s = database_.db().Write(database_.writeOptions(), &batch);
+  const auto s = database_.write(batch);
   if (!s.ok()) return std::unexpected(failed("cancelling a notification", s));
   return true;
 }

@@ -9,6 +9,7 @@
 #include <rocksdb/table.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <system_error>
 #include <vector>
@@ -175,6 +176,32 @@ std::expected<std::unique_ptr<Database>, std::string> Database::open(
   }
   moduleLogger("storage")->info("opened {} (format {})", dir.string(), database->format_version_);
   return database;
+}
+
+bool isOutOfSpace(const rocksdb::Status& status) {
+  return status.IsNoSpace() || status.subcode() == rocksdb::Status::kNoSpace;
+}
+
+rocksdb::Status Database::write(rocksdb::WriteBatch& batch) {
+  if (out_of_space_.load(std::memory_order_acquire)) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    int64_t last = last_resume_ns_.load(std::memory_order_relaxed);
+    if (now - last < 500'000'000 ||
+        !last_resume_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+      return rocksdb::Status::NoSpace("the disk of the data directory is full");
+    }
+    if (const auto resumed = db_->Resume(); !resumed.ok()) return resumed;
+    out_of_space_.store(false, std::memory_order_release);
+    moduleLogger("storage")->warn("{}: writes resumed after the disk was full", data_dir_.string());
+  }
+  auto status = db_->Write(*write_options_, &batch);
+  if (isOutOfSpace(status) && !out_of_space_.exchange(true, std::memory_order_acq_rel)) {
+    moduleLogger("storage")->error("{}: the disk is full; writes are refused until space is freed: {}",
+                 data_dir_.string(), status.ToString());
+  }
+  return status;
 }
 
 Database::~Database() {

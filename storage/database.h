@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -8,9 +9,12 @@
 #include <string>
 #include <string_view>
 
+#include <rocksdb/status.h>
+
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class WriteBatch;
 struct WriteOptions;
 }  // namespace rocksdb
 
@@ -55,6 +59,10 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   rocksdb::DB& db() { return *db_; }
+  // Writes `batch` atomically. Once a write failed for lack of disk space, RocksDB refuses every
+  // write until it is resumed: the next writes try DB::Resume() (at most every 500 ms) and
+  // succeed again once space has been freed, without a restart.
+  rocksdb::Status write(rocksdb::WriteBatch& batch);
   rocksdb::ColumnFamilyHandle* handle(ColumnFamily cf) { return handles_[static_cast<size_t>(cf)]; }
   const rocksdb::WriteOptions& writeOptions() const { return *write_options_; }
   const std::filesystem::path& dataDir() const { return data_dir_; }
@@ -68,6 +76,11 @@ class Database {
   rocksdb::ColumnFamilyHandle* handles_[kColumnFamilyCount] = {};
   std::unique_ptr<rocksdb::WriteOptions> write_options_;
   uint32_t format_version_ = 0;
+  std::atomic<bool> out_of_space_{false};
+  std::atomic<int64_t> last_resume_ns_{0};
 };
+
+// Whether `status` says the disk is full (the write may succeed once space is freed).
+bool isOutOfSpace(const rocksdb::Status& status);
 
 }  // namespace pushhub::storage

@@ -36,6 +36,10 @@ std::string releaseKey(std::string_view hub, uint32_t partition, std::string_vie
 }
 
 StoreError storageError(const rocksdb::Status& status, std::string_view doing) {
+  if (isOutOfSpace(status)) {
+    return StoreError{StoreError::Code::kUnavailable,
+                      "the server's disk is full: writes are refused until space is freed", {}};
+  }
   return StoreError{
       StoreError::Code::kStorage, fmt::format("{}: {}", doing, status.ToString()), {}};
 }
@@ -472,7 +476,7 @@ std::expected<std::optional<InstallationStore::Loaded>, StoreError> Installation
 
 std::expected<void, StoreError> InstallationStore::write(Staging& staging, std::string_view doing) {
   if (staging.empty()) return {};
-  const auto status = database_.db().Write(database_.writeOptions(), &staging.batch());
+  const auto status = database_.write(staging.batch());
   if (!status.ok()) {
     staging.giveBack();
     return std::unexpected(storageError(status, doing));
@@ -826,7 +830,7 @@ std::expected<uint64_t, StoreError> InstallationStore::clearPartition(std::strin
   const std::string releases = std::string(kReleasePrefix) + begin;
   std::string releases_end = std::string(kReleasePrefix) + end;
   batch.DeleteRange(database_.handle(ColumnFamily::kMeta), releases, releases_end);
-  const auto status = database_.db().Write(database_.writeOptions(), &batch);
+  const auto status = database_.write(batch);
   if (!status.ok()) return std::unexpected(storageError(status, "deleting a hub's installations"));
   if (hub_index != nullptr) hub_index->partitions[partition] = PartitionIndex();
   installation_count_.fetch_sub(removed, std::memory_order_relaxed);
@@ -842,7 +846,7 @@ std::expected<void, StoreError> InstallationStore::dropHubEntries(std::string_vi
   for (const ColumnFamily cf : {ColumnFamily::kHandles, ColumnFamily::kUsers}) {
     batch.DeleteRange(database_.handle(cf), begin, end);
   }
-  const auto status = database_.db().Write(database_.writeOptions(), &batch);
+  const auto status = database_.write(batch);
   if (!status.ok()) return std::unexpected(storageError(status, "deleting a hub's indexes"));
   return {};
 }

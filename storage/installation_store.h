@@ -38,7 +38,8 @@ struct StoreOptions {
 };
 
 struct StoreError {
-  enum class Code { kInvalid, kNotFound, kStorage, kPreconditionFailed };
+  // kUnavailable: for now (the disk is full); the same write may succeed later.
+  enum class Code { kInvalid, kNotFound, kStorage, kPreconditionFailed, kUnavailable };
   Code code = Code::kStorage;
   std::string message;
   std::string field;  // for kInvalid: which field ("tags/3", "/1 (add /tags)")
