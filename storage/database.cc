@@ -6,6 +6,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
+#include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 
 #include <charconv>
@@ -125,6 +126,9 @@ std::expected<std::unique_ptr<Database>, std::string> Database::open(
   db_options.max_background_jobs = 2;
   db_options.bytes_per_sync = 1 << 20;
   db_options.keep_log_file_num = 5;
+  // With an SstFileManager RocksDB recovers by itself from a full disk once space is freed (it
+  // polls); Database::write also asks it to resume.
+  db_options.sst_file_manager.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default()));
   // The write group's leader inserts every member's batch into the memtables: RocksDB ignores
   // the insert hint above for concurrent inserts, and with a handful of shard threads the hint
   // is worth more than inserting in parallel (measured: bench/RESULTS.md, REST upserts).
@@ -183,25 +187,38 @@ bool isOutOfSpace(const rocksdb::Status& status) {
 }
 
 rocksdb::Status Database::write(rocksdb::WriteBatch& batch) {
-  if (out_of_space_.load(std::memory_order_acquire)) {
-    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
-    int64_t last = last_resume_ns_.load(std::memory_order_relaxed);
-    if (now - last < 500'000'000 ||
-        !last_resume_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
-      return rocksdb::Status::NoSpace("the disk of the data directory is full");
-    }
-    if (const auto resumed = db_->Resume(); !resumed.ok()) return resumed;
-    out_of_space_.store(false, std::memory_order_release);
-    moduleLogger("storage")->warn("{}: writes resumed after the disk was full", data_dir_.string());
-  }
   auto status = db_->Write(*write_options_, &batch);
-  if (isOutOfSpace(status) && !out_of_space_.exchange(true, std::memory_order_acq_rel)) {
-    moduleLogger("storage")->error("{}: the disk is full; writes are refused until space is freed: {}",
-                 data_dir_.string(), status.ToString());
+  if (status.ok()) {
+    if (out_of_space_.load(std::memory_order_relaxed) &&
+        out_of_space_.exchange(false, std::memory_order_acq_rel)) {
+      moduleLogger("storage")->warn("{}: writes resumed after the disk was full",
+                                    data_dir_.string());
+    }
+    return status;
   }
-  return status;
+  if (!isOutOfSpace(status) && !out_of_space_.load(std::memory_order_acquire)) return status;
+  if (!out_of_space_.exchange(true, std::memory_order_acq_rel)) {
+    moduleLogger("storage")->error("{}: the disk is full; writes are refused until space is freed: {}",
+                                   data_dir_.string(), status.ToString());
+  }
+  // RocksDB refuses every write after one failed for lack of space, until it is resumed (it may
+  // be recovering by itself: Resume() then answers Busy). Asked at most every 500 ms.
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = last_resume_ns_.load(std::memory_order_relaxed);
+  if (now - last >= 500'000'000 &&
+      last_resume_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed) &&
+      db_->Resume().ok()) {
+    status = db_->Write(*write_options_, &batch);
+    if (status.ok()) {
+      out_of_space_.store(false, std::memory_order_release);
+      moduleLogger("storage")->warn("{}: writes resumed after the disk was full",
+                                    data_dir_.string());
+      return status;
+    }
+  }
+  return rocksdb::Status::NoSpace("the disk of the data directory is full");
 }
 
 Database::~Database() {
