@@ -19,6 +19,7 @@
 #   make reliability                  # ~15 minutes
 #   QUICK=1 bench/reliability.sh      # ~1 minute (tests/integration/reliability_quick_test.sh)
 #   ONLY="flood disk" bench/reliability.sh   # some of: faults kill flood disk
+#   ONLY=faults FAULTS="wns:tls-stall=1" bench/reliability.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -117,6 +118,7 @@ faults=("none" "all:503=0.05" "all:throttle=0.05" "all:reset=0.01" "all:goaway-e
         "all:latency-us=200000" "wns-unreachable" "wns:tls-stall=1")
 kinds=(broadcast tag direct scheduled)
 if [ "$QUICK" = 1 ]; then faults=("all:reset=0.01" "wns-unreachable"); kinds=(broadcast direct); fi
+[ -n "${FAULTS:-}" ] && read -ra faults <<<"$FAULTS"
 want faults || faults=()
 for fault in "${faults[@]}"; do
   case "$fault" in

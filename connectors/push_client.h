@@ -67,6 +67,9 @@ struct RetryOptions {
   // Each loss of the connection a notification is in flight on re-sends it once (it may arrive
   // twice); after this many losses it ends as PnsUnreachable.
   unsigned max_resends = 20;
+  // What waits for an access token ends PnsUnreachable once the token endpoint has failed
+  // max_connect_failures times in a row over at least this long (a short outage is waited out).
+  std::chrono::milliseconds token_give_up_after{30000};
 };
 
 // `Pool`: http2::ClientPool (APNs, FCM) or http1::Pool (WNS); both take ClientRequests and
@@ -163,8 +166,10 @@ class PushClient {
       const auto now = Clock::now();
       // A token endpoint that cannot be reached makes the service unreachable too: after as many
       // failed fetches in a row as failed connects would take, what waits for a token ends.
-      const bool give_up =
-          error && !error->permanent && auth_failures_ + 1 >= retry_.max_connect_failures;
+      if (error && !error->permanent && auth_failures_ == 0) auth_failing_since_ = now;
+      const bool give_up = error && !error->permanent &&
+                           auth_failures_ + 1 >= retry_.max_connect_failures &&
+                           now - auth_failing_since_ >= retry_.token_give_up_after;
       for (const uint64_t tag : waiting) {
         auto it = pending_.find(tag);
         if (it == pending_.end()) continue;
@@ -314,6 +319,7 @@ class PushClient {
   bool awaiting_auth_ = false;
   bool auth_retry_scheduled_ = false;
   unsigned auth_failures_ = 0;
+  Clock::time_point auth_failing_since_{};
   uint64_t next_tag_ = 1;
   std::mt19937_64 rng_{std::random_device{}()};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -227,6 +227,18 @@ TEST(Config, ExampleFileDocumentsEveryKeyWithItsDefault) {
   }
 }
 
+TEST(Config, RefusesNonAsciiOutsideStringsBeforeTomlSeesIt) {
+  // Found by config_fuzz: Debian's toml++ reaches undefined behaviour on such bare keys.
+  auto bad = parseConfig("[log]\nlevel\xef\xbb\xa3\"nos'\"\n", "fuzz.toml", {});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_THAT(bad.error().message(), HasSubstr("fuzz.toml line 2"));
+  EXPECT_THAT(bad.error().message(), HasSubstr("outside ASCII"));
+  // In strings and comments it is text like any other.
+  auto good =
+      parseConfig("# caf\xc3\xa9\n[storage]\ndata_dir = \"/var/caf\xc3\xa9\"\n", "ok.toml", {});
+  ASSERT_TRUE(good.has_value()) << good.error().message();
+}
+
 TEST(Config, KeyNamesAreUnique) {
   std::set<std::string> names;
   for (const auto& key : configKeys()) EXPECT_TRUE(names.insert(key.dottedName()).second);
