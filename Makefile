@@ -22,7 +22,7 @@ help:
 	@echo "make test    install deps, build, run every test with ctest"
 	@echo "make bench   build Release and run pushhub-bench's default scenario (~5 min; bench/scenario.sh)"
 	@echo "make bench-components  the unit and component benchmarks (microbench, sim, connector, engine)"
-	@echo "make reliability  faults against real processes (~5 min; bench/reliability.sh, bench/RELIABILITY.md)"
+	@echo "make reliability  faults against real processes (~15 min; bench/reliability.sh, bench/RELIABILITY.md)"
 	@echo "make soak    30 minutes of mixed load and faults; RSS and descriptors must stay flat (bench/soak.sh)"
 	@echo "make asan    build with ASan+UBSan in build-asan/ and run the tests there"
 	@echo "make tsan    build with TSan in build-tsan/ and run the tests there"

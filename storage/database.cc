@@ -198,8 +198,9 @@ rocksdb::Status Database::write(rocksdb::WriteBatch& batch) {
   }
   if (!isOutOfSpace(status) && !out_of_space_.load(std::memory_order_acquire)) return status;
   if (!out_of_space_.exchange(true, std::memory_order_acq_rel)) {
-    moduleLogger("storage")->error("{}: the disk is full; writes are refused until space is freed: {}",
-                                   data_dir_.string(), status.ToString());
+    moduleLogger("storage")->error(
+        "{}: the disk is full; writes are refused until space is freed: {}", data_dir_.string(),
+        status.ToString());
   }
   // RocksDB refuses every write after one failed for lack of space, until it is resumed (it may
   // be recovering by itself: Resume() then answers Busy). Asked at most every 500 ms.

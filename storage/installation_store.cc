@@ -38,7 +38,8 @@ std::string releaseKey(std::string_view hub, uint32_t partition, std::string_vie
 StoreError storageError(const rocksdb::Status& status, std::string_view doing) {
   if (isOutOfSpace(status)) {
     return StoreError{StoreError::Code::kUnavailable,
-                      "the server's disk is full: writes are refused until space is freed", {}};
+                      "the server's disk is full: writes are refused until space is freed",
+                      {}};
   }
   return StoreError{
       StoreError::Code::kStorage, fmt::format("{}: {}", doing, status.ToString()), {}};
