@@ -84,6 +84,7 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build-fuzz/corpus/$$t && cp -n tests/fuzz/corpus/$$t/* build-fuzz/corpus/$$t/; \
 	  echo "== $$t"; \
+	  UBSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/ubsan.supp:print_stacktrace=1 \
 	  ./build-fuzz/tests/bin/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    -print_final_stats=1 build-fuzz/corpus/$$t || exit 1; \
 	done

@@ -111,14 +111,10 @@ std::expected<TokenAnswer, AuthError> parseTokenAnswer(int status, std::string_v
   // expires_in is a number (Google, Microsoft's v2.0 endpoint) or a string (its samples); more
   // than nine digits (30 years) is not a lifetime.
   const std::string expires_in = text("expires_in");
-  int64_t seconds = 0;
-  if (expires_in.empty() || expires_in.size() > 9) seconds = -1;
-  for (const char c : expires_in) {
-    if (c < '0' || c > '9') {
-      seconds = -1;
-      break;
-    }
-    seconds = seconds * 10 + (c - '0');
+  int64_t seconds = expires_in.empty() || expires_in.size() > 9 ? -1 : 0;
+  for (size_t i = 0; seconds >= 0 && i < expires_in.size(); ++i) {
+    const char c = expires_in[i];
+    seconds = c < '0' || c > '9' ? -1 : seconds * 10 + (c - '0');
   }
   if (answer.access_token.empty() || seconds <= 0) {
     return std::unexpected(AuthError{
