@@ -44,15 +44,6 @@ size_t utf8SequenceLength(std::string_view text, size_t i) {
   return length;
 }
 
-bool isValidUtf8(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const size_t length = utf8SequenceLength(text, i);
-    if (length == 0) return false;
-    i += length;
-  }
-  return true;
-}
-
 const char* textProblem(std::string_view text, size_t* offset) {
   size_t i = 0;
   while (i < text.size()) {

@@ -12,9 +12,6 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // are not one (overlong forms, surrogates and code points above U+10FFFF are invalid).
 size_t utf8SequenceLength(std::string_view text, size_t i);
 
-// True when `text` is valid UTF-8 throughout.
-bool isValidUtf8(std::string_view text);
-
 // Why `text` cannot be an identifier, a tag, a name or a template body: invalid UTF-8 or a NUL
 // byte (with its offset), or nullptr when it can. The message has no part of `text` in it, so it
 // can be echoed safely.
