@@ -106,5 +106,19 @@ wait_for_pushhub() {
   exit 1
 }
 
+# pushhub_setup TOOL...: for the scripts that run pushhub itself — $PUSHHUB and $BENCH (checked
+# to be built), the tools present, bench_setup done, and a random rule key in $key.
+pushhub_setup() {
+  PUSHHUB="$BUILD_DIR/bin/pushhub"
+  BENCH="$BUILD_DIR/bin/pushhub-bench"
+  need "$@"
+  for b in "$PUSHHUB" "$BENCH"; do [ -x "$b" ] || { echo "$b is missing: run make build first" >&2; exit 1; }; done
+  bench_setup
+  key=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')
+}
+
+# stop_pid PID: SIGTERM, then waits (10 s at most) for it to be gone.
+stop_pid() { kill "$1" 2>/dev/null || true; for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; }
+
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 percent() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", 100 * a / b}'; }

@@ -29,12 +29,7 @@ KILLS=${KILLS:-$([ "$QUICK" = 1 ] && echo 1 || echo 5)}
 FLOOD=${FLOOD:-300}
 SHARDS=${SHARDS:-2}
 REPORT=${REPORT:-}
-PUSHHUB="$BUILD_DIR/bin/pushhub"
-BENCH="$BUILD_DIR/bin/pushhub-bench"
-need jq curl
-for b in "$PUSHHUB" "$BENCH"; do [ -x "$b" ] || { echo "$b is missing: run make build first" >&2; exit 1; }; done
-bench_setup
-key=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')
+pushhub_setup jq curl
 rows=()
 failed=0
 want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
@@ -67,7 +62,6 @@ start_hub() {
   token=$("$PUSHHUB" sas-token --resource "http://127.0.0.1:$port/" --rule Full --key "$key")
 }
 
-stop_pid() { kill "$1" 2>/dev/null || true; for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; }
 sim_requests() { curl -s "http://127.0.0.1:$admin_port/stats" | jq '[.apns.requests // 0, .fcm.requests // 0, .wns.requests // 0] | add'; }
 
 # rest_send KIND → the notification's id. KIND: broadcast, tag, direct, scheduled.

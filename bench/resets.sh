@@ -21,12 +21,7 @@ CAPS=${CAPS:-0 250 100 50 20}
 SHARDS=${SHARDS:-2}
 SIM_STREAMS=${SIM_STREAMS:-1000}   # the simulator's APNs stream limit (APNs': 1000)
 LATENCY_US=${LATENCY_US:-0}        # added to every APNs answer (a real RTT is 20-100 ms)
-PUSHHUB="$BUILD_DIR/bin/pushhub"
-BENCH="$BUILD_DIR/bin/pushhub-bench"
-need jq curl
-for b in "$PUSHHUB" "$BENCH"; do [ -x "$b" ] || { echo "$b is missing: run make build first" >&2; exit 1; }; done
-bench_setup
-key=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')
+pushhub_setup jq curl
 
 # start_faulty_sim RATE: the simulator with APNs' stream limit and the reset rate.
 start_faulty_sim() {
@@ -55,7 +50,6 @@ start_pushhub() {
   wait_for_pushhub "$hub_pid"
 }
 
-stop() { kill "$1"; for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; }
 
 printf '%-7s %-5s %12s %16s %10s %8s %s\n' reset cap deliveries/s requests/device resends cpu/1M outcome
 rows=()
@@ -82,9 +76,9 @@ for rate in $RATES; do
     per_device=$(awk -v a="$after" -v b="$before" -v n="$COUNT" 'BEGIN {printf "%.2f", (a - b) / n}')
     printf '%-7s %-5s %12.0f %16s %10s %8.2f %s\n' "$rate" "$cap" "$rate_s" "$per_device" "$resends" "$cpu" "$outcome"
     rows+=("| $rate | $cap | $(printf '%.0f' "$rate_s") | $per_device | $resends | $(printf '%.2f' "$cpu") s | $outcome |")
-    stop "$hub_pid"
+    stop_pid "$hub_pid"
   done
-  stop "$sim_pid"
+  stop_pid "$sim_pid"
 done
 echo
 echo "| reset rate | streams per connection (0: the service's 1000) | deliveries/s | requests per device | re-sends | pushhub CPU per 1M deliveries | outcomes |"

@@ -14,12 +14,7 @@ source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-1800}
 BATCH=${BATCH:-5000}
 SHARDS=${SHARDS:-2}
-PUSHHUB="$BUILD_DIR/bin/pushhub"
-BENCH="$BUILD_DIR/bin/pushhub-bench"
-need jq curl
-for b in "$PUSHHUB" "$BENCH"; do [ -x "$b" ] || { echo "$b is missing: run make build first" >&2; exit 1; }; done
-bench_setup
-key=$(head -c 24 /dev/urandom | base64 | tr -d '\n/+=')
+pushhub_setup jq curl
 
 "$SIM" --config "$work/creds/sim.conf" --apns-listen 127.0.0.1:0 --fcm-listen 127.0.0.1:0 \
   --wns-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --loops 1 --log-level warn \
